@@ -1,0 +1,33 @@
+//! One module per supported `plinth:plugin` API version, each generated from its frozen
+//! `wit/v*` folder. They all convert into the version-independent types of
+//! [`crate::types`], so the rest of the host never sees generated types.
+//!
+//! To add a version: freeze its WIT folder, add `v0_2_0.rs` generated from it, a variant of
+//! [`Exports`], and its string to [`SUPPORTED`].
+
+pub(crate) mod v0_1_0;
+
+use wasmtime::Engine;
+use wasmtime::component::Linker;
+
+use crate::call::CallState;
+
+/// API versions this host serves, newest first.
+pub const SUPPORTED: &[&str] = &[v0_1_0::VERSION];
+
+/// The package every plugin interface belongs to.
+pub(crate) const PACKAGE: &str = "plinth:plugin";
+
+/// The exports of a loaded plugin, by API version.
+pub(crate) enum Exports {
+    V0_1_0(v0_1_0::Exports),
+}
+
+/// The linker every plugin is pre-instantiated against: the host interface of every
+/// supported version plus deny-all WASI.
+pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<CallState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    v0_1_0::add_to_linker(&mut linker)?;
+    Ok(linker)
+}

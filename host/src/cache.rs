@@ -1,0 +1,97 @@
+//! On-disk cache of compiled components, keyed by the component's sha256 and the engine's
+//! compatibility hash (wasmtime version, CPU features, fuel/epoch settings), so a second
+//! load skips compilation and a changed engine never reads stale code.
+
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// Whether a load compiled the component or read it from the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// Compiled now (and stored, when a cache is configured).
+    Compiled,
+    /// Read from the code cache.
+    Hit,
+}
+
+pub(crate) struct CodeCache {
+    dir: PathBuf,
+}
+
+/// Feeds `Hash` output into sha256: a hasher whose output is stable across Rust releases,
+/// unlike `DefaultHasher`.
+struct StableHasher(Sha256);
+
+impl Hasher for StableHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+    fn finish(&self) -> u64 {
+        let d = self.0.clone().finalize();
+        u64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
+    }
+}
+
+impl CodeCache {
+    pub(crate) fn open(root: &Path, engine: &Engine) -> std::io::Result<CodeCache> {
+        let mut h = StableHasher(Sha256::new());
+        engine.precompile_compatibility_hash().hash(&mut h);
+        let engine_key = hex::encode(&h.0.finalize()[..8]);
+        let dir = root.join(engine_key);
+        std::fs::create_dir_all(&dir)?;
+        Ok(CodeCache { dir })
+    }
+
+    fn path(&self, digest: &[u8; 32]) -> PathBuf {
+        self.dir.join(format!("{}.cwasm", hex::encode(digest)))
+    }
+
+    /// Returns the cached compiled component for `digest`, if a usable one exists.
+    pub(crate) fn get(&self, engine: &Engine, digest: &[u8; 32]) -> Option<Component> {
+        let path = self.path(digest);
+        if !path.exists() {
+            return None;
+        }
+        // SAFETY: the file was written by `put` below from `Component::serialize` of this
+        // engine's configuration (the directory is keyed by its compatibility hash), and is
+        // only ever replaced by an atomic rename, never modified in place while mapped. The
+        // cache directory must be trusted (documented on `RuntimeConfig::cache_dir`).
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "discarding unusable cached code");
+                let _ = std::fs::remove_file(&path);
+                None
+            }
+        }
+    }
+
+    /// Stores `component` under `digest`. Failures are logged: the cache is an optimization.
+    pub(crate) fn put(&self, digest: &[u8; 32], component: &Component) {
+        let path = self.path(digest);
+        let result = component.serialize().map_err(|e| std::io::Error::other(e.to_string())).and_then(|bytes| {
+            let mut tmp = tempfile_in(&self.dir)?;
+            tmp.1.write_all(&bytes)?;
+            tmp.1.sync_all()?;
+            std::fs::rename(&tmp.0, &path)
+        });
+        if let Err(e) = result {
+            tracing::warn!(path = %path.display(), error = %e, "cannot write compiled code to the cache");
+        }
+    }
+}
+
+/// A uniquely named temporary file in `dir` (same filesystem, so `rename` is atomic).
+fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let name = format!(".tmp-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
+    let path = dir.join(name);
+    let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
+    Ok((path, file))
+}

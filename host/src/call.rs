@@ -1,0 +1,174 @@
+//! One invocation: a fresh store and instance, the caps set before any guest code runs,
+//! the export call, then the outcome or a classified error. This is the per-call path;
+//! everything that can be done once per load is done in [`crate::plugin`].
+
+use std::time::Instant;
+
+use wasmtime::component::{Instance, ResourceTable};
+use wasmtime::{Store, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::caps::logs::LogSink;
+use crate::error::{InvokeError, PluginError};
+use crate::limits::{Limiter, Limits, MemoryLimitHit};
+use crate::plugin::Loaded;
+use crate::types::{Json, Level, LogSource, Logs, Outcome};
+
+/// The data of one call's store. Dropped with the store when the call ends.
+pub(crate) struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: Limiter,
+    pub(crate) logs: LogSink,
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// How much of the guest's stderr a trap message quotes (Rust panics print there).
+const STDERR_IN_TRAP: usize = 600;
+
+/// Runs `f` against a fresh instance of `plugin` under `limits`.
+pub(crate) fn run<R>(
+    plugin: &Loaded,
+    limits: &Limits,
+    f: impl FnOnce(&mut Store<CallState>, &Instance) -> wasmtime::Result<Result<R, PluginError>>,
+) -> Result<Outcome<R>, InvokeError> {
+    let start = Instant::now();
+    let runtime = &plugin.runtime.inner;
+    let logs = LogSink::new(limits.max_log);
+    let state = CallState {
+        wasi: crate::caps::wasi::deny_all(&logs),
+        table: ResourceTable::new(),
+        limiter: Limiter::new(limits.memory),
+        logs: logs.clone(),
+    };
+    let mut store = Store::new(&runtime.engine, state);
+    store.limiter(|s| &mut s.limiter);
+    // Fuel and deadline first: instantiation may run guest code, and a store with no fuel
+    // or no deadline traps at once.
+    store.set_fuel(limits.fuel).map_err(host)?;
+    let tick = runtime.config.epoch_tick.as_nanos().max(1);
+    let ticks = limits.timeout.as_nanos().div_ceil(tick) as u64 + 1;
+    store.set_epoch_deadline(ticks);
+
+    let result = plugin
+        .pre
+        .instantiate(&mut store)
+        .and_then(|instance| f(&mut store, &instance));
+    let fuel_used = limits.fuel - store.get_fuel().unwrap_or(0);
+    let wall = start.elapsed();
+
+    let outcome = match result {
+        Ok(Ok(output)) => Ok(output),
+        Ok(Err(guest)) => Err(InvokeError::Guest(guest)),
+        Err(e) => Err(classify(&e, limits, runtime.config.max_instances, runtime.config.max_wasm_stack, &logs)),
+    };
+    drop(store);
+    let logs = logs.take();
+    emit(&plugin.name, &logs);
+    match &outcome {
+        Ok(_) => tracing::debug!(plugin = %plugin.name, fuel_used, wall_us = wall.as_micros() as u64, "call finished"),
+        Err(e) => tracing::debug!(plugin = %plugin.name, fuel_used, wall_us = wall.as_micros() as u64, error = %e, "call failed"),
+    }
+    outcome.map(|output| Outcome { output, fuel_used, wall, logs })
+}
+
+fn host(e: wasmtime::Error) -> InvokeError {
+    InvokeError::Host(format!("{e:#}"))
+}
+
+/// Tells the failure kinds apart by type, never by message text.
+fn classify(e: &wasmtime::Error, limits: &Limits, max_instances: u32, max_stack: usize, logs: &LogSink) -> InvokeError {
+    if let Some(hit) = e.downcast_ref::<MemoryLimitHit>() {
+        return InvokeError::MemoryLimit { limit: hit.limit, requested: hit.requested };
+    }
+    if e.is::<wasmtime::PoolConcurrencyLimitError>() {
+        return InvokeError::Busy { max_instances };
+    }
+    if let Some(trap) = e.downcast_ref::<Trap>() {
+        return match *trap {
+            Trap::OutOfFuel => InvokeError::OutOfFuel { budget: limits.fuel },
+            Trap::Interrupt => InvokeError::DeadlineExceeded { timeout: limits.timeout },
+            Trap::StackOverflow => InvokeError::StackOverflow { max_stack },
+            other => {
+                let what = if other == Trap::UnreachableCodeReached {
+                    "the guest panicked or aborted (wasm `unreachable`)".to_string()
+                } else {
+                    other.to_string()
+                };
+                let stderr = logs.stderr_tail(STDERR_IN_TRAP);
+                let message = if stderr.is_empty() { what } else { format!("{what}; guest stderr: {stderr}") };
+                InvokeError::Trap { message }
+            }
+        };
+    }
+    if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return InvokeError::Trap { message: format!("the guest called exit({})", exit.0) };
+    }
+    InvokeError::Host(format!("{e:#}"))
+}
+
+/// Emits captured guest logs through `tracing` (target `plinth::guest`).
+fn emit(plugin: &str, logs: &Logs) {
+    for line in &logs.lines {
+        let source = match line.source {
+            LogSource::Host => "log",
+            LogSource::Stdout => "stdout",
+            LogSource::Stderr => "stderr",
+        };
+        let msg = &line.message;
+        match line.level {
+            Level::Trace => tracing::trace!(target: "plinth::guest", plugin, source, "{msg}"),
+            Level::Debug => tracing::debug!(target: "plinth::guest", plugin, source, "{msg}"),
+            Level::Info => tracing::info!(target: "plinth::guest", plugin, source, "{msg}"),
+            Level::Warn => tracing::warn!(target: "plinth::guest", plugin, source, "{msg}"),
+            Level::Error => tracing::error!(target: "plinth::guest", plugin, source, "{msg}"),
+        }
+    }
+    if logs.truncated {
+        tracing::warn!(target: "plinth::guest", plugin, "log cap reached; later guest output was dropped");
+    }
+}
+
+/// Counts output bytes against the output cap across the parts of one result.
+pub(crate) struct OutputBudget {
+    used: usize,
+    limit: usize,
+}
+
+impl OutputBudget {
+    pub(crate) fn new(limit: usize) -> Self {
+        OutputBudget { used: 0, limit }
+    }
+
+    /// Charges `len` bytes.
+    pub(crate) fn charge(&mut self, len: usize) -> Result<(), InvokeError> {
+        self.used = self.used.saturating_add(len);
+        if self.used > self.limit {
+            return Err(InvokeError::OutputTooLarge { size: self.used, limit: self.limit });
+        }
+        Ok(())
+    }
+
+    /// Charges `text` and checks it is JSON.
+    pub(crate) fn json(&mut self, text: String) -> Result<Json, InvokeError> {
+        self.charge(text.len())?;
+        match serde_json::from_str::<serde::de::IgnoredAny>(&text) {
+            Ok(_) => Ok(Json::from_checked(text)),
+            Err(e) => Err(InvokeError::InvalidOutput { reason: e.to_string(), preview: preview(&text) }),
+        }
+    }
+}
+
+/// The first characters of `text`, for error messages.
+pub(crate) fn preview(text: &str) -> String {
+    const MAX: usize = 80;
+    match text.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}

@@ -1,0 +1,171 @@
+//! The [`Runtime`]: one wasmtime `Engine` configured for a fresh instance per call, the
+//! linker every plugin is pre-instantiated against, the epoch ticker and the code cache.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::cache::CodeCache;
+use crate::call::CallState;
+use crate::error::LoadError;
+use crate::limits::{Limits, MAX_TABLE_ELEMENTS};
+use crate::plugin::Plugin;
+
+/// Settings of a [`Runtime`]. The pooling allocator is sized from these once, so they cannot
+/// change after the runtime is built.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// How many calls may run at once across all plugins of this runtime (pool slots).
+    /// Beyond it a call fails fast with [`crate::InvokeError::Busy`]. Default 64.
+    pub max_instances: u32,
+    /// Hard cap on any linear memory, in bytes: per-plugin and per-call memory limits may
+    /// not exceed it. Default 1 GiB.
+    pub max_memory: u64,
+    /// Limits used when a plugin or call does not set its own.
+    pub default_limits: Limits,
+    /// Where compiled code is cached (keyed by the component's sha256 and the engine's
+    /// compatibility hash). `None` compiles on every load. The directory must not be
+    /// writable by untrusted parties: cached code is loaded as native code.
+    pub cache_dir: Option<PathBuf>,
+    /// Period of the epoch ticker that enforces deadlines. Default 10 ms.
+    pub epoch_tick: Duration,
+    /// Maximum wasm stack per call, in bytes (deeper recursion traps). Default 512 KiB.
+    /// Calls run on the caller's thread, which needs this much stack to spare.
+    pub max_wasm_stack: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            max_instances: 64,
+            max_memory: 1 << 30,
+            default_limits: Limits::default(),
+            cache_dir: None,
+            epoch_tick: Duration::from_millis(10),
+            max_wasm_stack: 512 << 10,
+        }
+    }
+}
+
+/// Loads plugins and runs their calls. Cheap to clone; thread-safe.
+#[derive(Clone)]
+pub struct Runtime {
+    pub(crate) inner: Arc<RuntimeInner>,
+}
+
+pub(crate) struct RuntimeInner {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<CallState>,
+    pub(crate) config: RuntimeConfig,
+    pub(crate) cache: Option<CodeCache>,
+    stop_ticker: Arc<AtomicBool>,
+}
+
+impl Drop for RuntimeInner {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Core instances a plugin component may hold: a Rust wasip2 component has 3 (main module,
+/// shim, fixup); language runtimes more.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 32;
+const MEMORIES_PER_COMPONENT: u32 = 4;
+const TABLES_PER_COMPONENT: u32 = 8;
+
+impl Runtime {
+    /// A runtime with the default configuration and no code cache.
+    pub fn new() -> Result<Runtime, LoadError> {
+        Runtime::with_config(RuntimeConfig::default())
+    }
+
+    /// A runtime with `config`.
+    pub fn with_config(config: RuntimeConfig) -> Result<Runtime, LoadError> {
+        config.default_limits.validate(config.max_memory)?;
+        let engine = Engine::new(&engine_config(&config))
+            .map_err(|e| LoadError::Runtime(format!("cannot create the wasm engine: {e:#}")))?;
+        let linker = crate::api::linker(&engine)
+            .map_err(|e| LoadError::Runtime(format!("cannot link host functions: {e:#}")))?;
+        let cache = match &config.cache_dir {
+            Some(dir) => Some(CodeCache::open(dir, &engine).map_err(|e| {
+                LoadError::Runtime(format!("cannot open code cache {}: {e}", dir.display()))
+            })?),
+            None => None,
+        };
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        spawn_ticker(&engine, config.epoch_tick, stop_ticker.clone());
+        Ok(Runtime {
+            inner: Arc::new(RuntimeInner { engine, linker, config, cache, stop_ticker }),
+        })
+    }
+
+    /// The configuration this runtime was built with.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// Loads a plugin from a file; the plugin's name is the file stem.
+    pub fn load_file(&self, path: impl AsRef<Path>) -> Result<Plugin, LoadError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path)
+            .map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        self.load(&name, &bytes)
+    }
+
+    /// Loads a plugin from component bytes: validates and compiles (or reads the code
+    /// cache), detects the plugin interfaces and API version, pre-instantiates, and asks the
+    /// plugin what it provides. Everything per-load happens here, once.
+    pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Plugin, LoadError> {
+        Plugin::load(self.clone(), name, bytes)
+    }
+}
+
+fn engine_config(config: &RuntimeConfig) -> Config {
+    let n = config.max_instances.max(1);
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(n)
+        .total_core_instances(n * 4)
+        .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+        .total_memories(n * 2)
+        .max_memories_per_component(MEMORIES_PER_COMPONENT)
+        .total_tables(n * 4)
+        .max_tables_per_component(TABLES_PER_COMPONENT)
+        .max_memory_size(config.max_memory as usize)
+        .table_elements(MAX_TABLE_ELEMENTS);
+    let mut cfg = Config::new();
+    cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .memory_init_cow(true)
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(config.max_wasm_stack);
+    cfg
+}
+
+/// One thread per runtime advances the engine's epoch; a store's deadline is a number of
+/// ticks. It holds only a weak engine reference and ends with the runtime.
+fn spawn_ticker(engine: &Engine, tick: Duration, stop: Arc<AtomicBool>) {
+    let weak = engine.weak();
+    let _ = std::thread::Builder::new().name("plinth-epoch".into()).spawn(move || {
+        loop {
+            std::thread::sleep(tick);
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            match weak.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => break,
+            }
+        }
+    });
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("config", &self.inner.config).finish_non_exhaustive()
+    }
+}

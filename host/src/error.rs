@@ -1,0 +1,180 @@
+//! The typed errors of loading a plugin and of calling it.
+//!
+//! Each variant says what happened and, where the user can act, what to do. Traps are
+//! classified by type (`wasmtime::Trap`, the limiter's own error), never by message text.
+
+use std::time::Duration;
+
+use crate::types::Kind;
+
+/// Why a plugin could not be loaded. Load errors are never retryable: the same bytes fail
+/// the same way.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read plugin file {path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid WebAssembly component (or are a core module).
+    #[error(
+        "not a valid WebAssembly component: {reason}. Build Rust plugins with \
+         `cargo build --release --target wasm32-wasip2`"
+    )]
+    InvalidComponent { reason: String },
+    /// The component exports none of the plugin interfaces.
+    #[error(
+        "the component exports no plinth plugin interface (its exports: {found}); a plugin must \
+         export at least one of plinth:plugin/{{node,tool,trigger,listener}}@{supported}"
+    )]
+    NoPluginExports { found: String, supported: String },
+    /// The component was built against an API version this host does not serve.
+    #[error(
+        "the component exports {found}, built against plinth:plugin@{version}, which this host \
+         does not support (supported: {supported}); rebuild the plugin against a supported version \
+         or upgrade plinth"
+    )]
+    UnsupportedApiVersion {
+        found: String,
+        version: String,
+        supported: String,
+    },
+    /// The component imports something Plinth does not provide (or does not grant).
+    #[error(
+        "the component imports something this host does not provide: {reason}. Plugins may \
+         import plinth:plugin/host and WASI 0.2 cli/io/clocks/random/filesystem/sockets \
+         (filesystem and sockets are denied unless granted)"
+    )]
+    UnsatisfiedImport { reason: String },
+    /// The plugin trapped or failed while the host asked it what it provides.
+    #[error("the plugin failed while listing its {kind}s: {source}")]
+    Listing {
+        kind: Kind,
+        #[source]
+        source: Box<InvokeError>,
+    },
+    /// The limits asked for are not possible under this runtime's configuration.
+    #[error(transparent)]
+    Limits(#[from] LimitsError),
+    /// The engine or its code cache could not be set up.
+    #[error("runtime setup failed: {0}")]
+    Runtime(String),
+}
+
+/// Limits that cannot be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitsError {
+    #[error(
+        "memory limit of {asked} bytes exceeds the runtime's hard cap of {cap} bytes; raise \
+         RuntimeConfig::max_memory or lower the limit"
+    )]
+    MemoryAboveRuntimeCap { asked: u64, cap: u64 },
+    #[error("limit `{name}` must be greater than zero")]
+    Zero { name: &'static str },
+}
+
+/// An error the plugin itself returned (the WIT `plugin-error`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PluginError {
+    /// The input was malformed; retrying will not help.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The plugin tried and failed.
+    #[error("failed: {message}{}", if *retryable { " (retryable)" } else { "" })]
+    Failed {
+        message: String,
+        retryable: bool,
+        details: Option<serde_json::Value>,
+    },
+    /// The plugin has nothing of that kind by that name.
+    #[error("not found: {0}")]
+    NotFound(String),
+}
+
+/// Why a call did not produce an output.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    /// The guest executed more instructions than its fuel budget.
+    #[error(
+        "out of fuel: the plugin used its whole budget of {budget} fuel; raise the fuel limit \
+         (--fuel) if the work is legitimate"
+    )]
+    OutOfFuel { budget: u64 },
+    /// The wall-clock deadline passed before the guest returned.
+    #[error(
+        "deadline exceeded: the plugin ran longer than {}ms; raise the timeout (--timeout) if \
+         the work is legitimate",
+        timeout.as_millis()
+    )]
+    DeadlineExceeded { timeout: Duration },
+    /// The guest tried to grow its memory (or a table) beyond the cap.
+    #[error(
+        "memory limit: the plugin tried to grow to {requested} bytes, over its limit of {limit} \
+         bytes; raise the memory limit (--memory) if the work is legitimate"
+    )]
+    MemoryLimit { limit: u64, requested: u64 },
+    /// The guest's call stack grew beyond the engine's maximum (deep or infinite recursion).
+    #[error("stack overflow: the plugin exhausted its {max_stack}-byte wasm stack (deep recursion)")]
+    StackOverflow { max_stack: usize },
+    /// Any other trap: a guest panic (`unreachable`), out-of-bounds access, exit, ...
+    #[error("the plugin trapped: {message}")]
+    Trap { message: String },
+    /// The guest returned its own error.
+    // Not `#[from]`: that would also make it the `source`, and error chains would print the
+    // guest's message twice.
+    #[error("the plugin returned an error: {0}")]
+    Guest(PluginError),
+    /// The guest's output was larger than the output cap.
+    #[error(
+        "output too large: the plugin returned {size} bytes, over the {limit}-byte output limit"
+    )]
+    OutputTooLarge { size: usize, limit: usize },
+    /// The guest returned something that is not valid JSON where JSON is required.
+    #[error("the plugin returned invalid JSON ({reason}); output starts with: {preview:?}")]
+    InvalidOutput { reason: String, preview: String },
+    /// The caller's input is not valid (e.g. params that are not JSON); not sent to the guest.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The plugin does not provide this kind at all.
+    #[error("the plugin provides no {kind}s (it provides: {provides})")]
+    KindNotProvided { kind: Kind, provides: String },
+    /// Every instance slot of the runtime is in use; try again shortly.
+    #[error(
+        "runtime busy: all {max_instances} instance slots are in use; retry later or raise \
+         RuntimeConfig::max_instances"
+    )]
+    Busy { max_instances: u32 },
+    /// A failure of the host itself (not caused by the guest's code).
+    #[error("host error: {0}")]
+    Host(String),
+}
+
+impl InvokeError {
+    /// Whether the same call may succeed if retried (for an engine's retry policy).
+    ///
+    /// Limits hit by the guest's own work (fuel, memory, stack), traps and malformed output
+    /// are permanent; a busy runtime, a deadline (often load-dependent) and host faults are
+    /// retryable; a guest error says for itself.
+    pub fn retryable(&self) -> bool {
+        match self {
+            InvokeError::Busy { .. } | InvokeError::DeadlineExceeded { .. } | InvokeError::Host(_) => true,
+            InvokeError::Guest(PluginError::Failed { retryable, .. }) => *retryable,
+            _ => false,
+        }
+    }
+
+    /// True when the error is one of the resource limits (fuel, deadline, memory, stack,
+    /// output size).
+    pub fn is_limit(&self) -> bool {
+        matches!(
+            self,
+            InvokeError::OutOfFuel { .. }
+                | InvokeError::DeadlineExceeded { .. }
+                | InvokeError::MemoryLimit { .. }
+                | InvokeError::StackOverflow { .. }
+                | InvokeError::OutputTooLarge { .. }
+        )
+    }
+}

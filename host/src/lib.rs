@@ -1,0 +1,42 @@
+//! # Plinth
+//!
+//! A WebAssembly component-model runtime for workflow-engine plugins (nodes, agent tools,
+//! triggers, listeners). A plugin is loaded once; **every call gets a fresh instance** with
+//! a fuel budget, a memory cap, a wall-clock deadline, caps on output and log size, and no
+//! ambient capabilities (no files, environment, sockets or HTTP).
+//!
+//! ```no_run
+//! use plinth::{CallContext, Runtime};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let runtime = Runtime::new()?;
+//! let plugin = runtime.load_file("target/guests/text_classifier.wasm")?;
+//! let out = plugin.call_tool("classify", &CallContext::default(), r#"{"text":"Buy now!"}"#)?;
+//! println!("{} ({} fuel, {:?})", out.output, out.fuel_used, out.wall);
+//! # Ok(()) }
+//! ```
+//!
+//! Layers: [`engine`] (the runtime and its pooling engine), [`limits`], `caps` (what a call
+//! may touch), [`plugin`] (load once), `call` (per call), `api` (one module per WIT
+//! version), [`error`].
+
+mod api;
+pub mod cache;
+mod call;
+mod caps;
+pub mod engine;
+pub mod error;
+pub mod limits;
+pub mod plugin;
+pub mod types;
+
+pub use api::SUPPORTED as SUPPORTED_API_VERSIONS;
+pub use cache::CacheStatus;
+pub use engine::{Runtime, RuntimeConfig};
+pub use error::{InvokeError, LimitsError, LoadError, PluginError};
+pub use limits::Limits;
+pub use plugin::Plugin;
+pub use types::{
+    CallContext, Dispatch, HandleResult, InboundMessage, Json, Kind, Level, LogLine, LogSource, Logs,
+    Outcome, PollResult, Reply, Spec, Specs,
+};

@@ -1,0 +1,114 @@
+//! Loading: what is refused and why, limits validation, and the code cache.
+
+mod common;
+
+use common::guest;
+use plinth::{CacheStatus, CallContext, Limits, LimitsError, LoadError, Runtime, RuntimeConfig};
+
+fn load_wat(wat: &str) -> Result<plinth::Plugin, LoadError> {
+    let bytes = wat::parse_str(wat).expect("test WAT parses");
+    common::runtime().load("test", &bytes)
+}
+
+#[test]
+fn garbage_is_not_a_component() {
+    let err = common::runtime().load("junk", b"definitely not wasm").unwrap_err();
+    assert!(matches!(err, LoadError::InvalidComponent { .. }), "{err:?}");
+    let err = common::runtime().load("empty", b"").unwrap_err();
+    assert!(matches!(err, LoadError::InvalidComponent { .. }), "{err:?}");
+}
+
+#[test]
+fn a_core_module_is_named_as_such() {
+    let err = load_wat("(module)").unwrap_err();
+    assert!(matches!(&err, LoadError::InvalidComponent { reason } if reason.contains("core wasm module")), "{err:?}");
+}
+
+#[test]
+fn a_corrupt_component_is_invalid() {
+    let mut bytes = std::fs::read(guest("text_classifier")).unwrap();
+    let n = bytes.len();
+    bytes.truncate(n / 2);
+    let err = common::runtime().load("half", &bytes).unwrap_err();
+    assert!(matches!(err, LoadError::InvalidComponent { .. }), "{err:?}");
+}
+
+#[test]
+fn a_component_without_plugin_exports_is_refused() {
+    let err = load_wat("(component (core module $m) (core instance (instantiate $m)))").unwrap_err();
+    assert!(matches!(err, LoadError::NoPluginExports { .. }), "{err:?}");
+    assert!(err.to_string().contains("0.1.0"));
+}
+
+#[test]
+fn an_unsupported_api_version_is_refused_naming_both() {
+    let err = load_wat(r#"(component (instance $i) (export "plinth:plugin/tool@9.0.0" (instance $i)))"#).unwrap_err();
+    match &err {
+        LoadError::UnsupportedApiVersion { found, version, supported } => {
+            assert_eq!(found, "plinth:plugin/tool@9.0.0");
+            assert_eq!(version, "9.0.0");
+            assert!(supported.contains("0.1.0"));
+        }
+        other => panic!("expected UnsupportedApiVersion, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_import_the_host_does_not_provide_is_refused_at_load() {
+    let err = load_wat(
+        r#"(component
+             (import "wasi:http/outgoing-handler@0.2.0" (instance (export "handle" (func))))
+             (instance $i)
+             (export "plinth:plugin/tool@0.1.0" (instance $i)))"#,
+    )
+    .unwrap_err();
+    assert!(matches!(&err, LoadError::UnsatisfiedImport { reason } if reason.contains("wasi:http/outgoing-handler")), "{err:?}");
+}
+
+#[test]
+fn limits_above_the_runtime_cap_are_refused() {
+    let p = common::plugin("text_classifier");
+    let cap = common::runtime().config().max_memory;
+    let err = p.with_limits(Limits { memory: cap + 1, ..Limits::default() }).unwrap_err();
+    assert_eq!(err, LimitsError::MemoryAboveRuntimeCap { asked: cap + 1, cap });
+    let err = p.with_limits(Limits { fuel: 0, ..Limits::default() }).unwrap_err();
+    assert_eq!(err, LimitsError::Zero { name: "fuel" });
+}
+
+#[test]
+fn memory_below_the_initial_size_fails_at_instantiation_as_a_memory_limit() {
+    let p = common::plugin("text_classifier").with_limits(Limits { memory: 64 << 10, ..Limits::default() }).unwrap();
+    let err = p.call_tool("classify", &CallContext::default(), r#"{"text":"x"}"#).unwrap_err();
+    assert!(matches!(err, plinth::InvokeError::MemoryLimit { limit: 65536, .. }), "{err:?}");
+}
+
+#[test]
+fn the_code_cache_skips_compilation_and_survives_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = Runtime::with_config(RuntimeConfig { cache_dir: Some(dir.path().to_path_buf()), ..RuntimeConfig::default() }).unwrap();
+    let file = guest("json_transform");
+    let first = rt.load_file(&file).unwrap();
+    assert_eq!(first.cache_status(), CacheStatus::Compiled);
+    let second = rt.load_file(&file).unwrap();
+    assert_eq!(second.cache_status(), CacheStatus::Hit);
+    assert_eq!(second.run_node("transform", &CallContext::default(), r#"{"a":1}"#).unwrap().output.as_str(), r#"{"a":1}"#);
+
+    // Replace the cached artifact with garbage (as a disk error would): the next load
+    // notices, recompiles and rewrites it.
+    let cached: Vec<_> = walk(dir.path()).into_iter().filter(|p| p.extension().is_some_and(|e| e == "cwasm")).collect();
+    assert_eq!(cached.len(), 1);
+    std::fs::remove_file(&cached[0]).unwrap();
+    std::fs::write(&cached[0], b"garbage").unwrap();
+    let third = rt.load_file(&file).unwrap();
+    assert_eq!(third.cache_status(), CacheStatus::Compiled);
+    assert_eq!(rt.load_file(&file).unwrap().cache_status(), CacheStatus::Hit);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+    }
+    out
+}

@@ -1,0 +1,141 @@
+//! `cargo xtask <command>`: the repository's automation.
+//!
+//! - `build-guests` — builds every guest in `guests/` for wasm32 (release) and writes each to
+//!   `target/guests/<name>.wasm`, printing sizes. Installs the wasm targets if missing.
+//! - `demo` — builds the guests, then runs each sample through the host (release build),
+//!   printing input, output, fuel and latency.
+//! - `test` — `build-guests`, then `cargo test --workspace`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+const USAGE: &str = "usage: cargo xtask <build-guests | demo | test> [-- extra cargo test args]";
+
+/// The wasm targets guests are built for.
+const TARGETS: &[&str] = &["wasm32-wasip2", "wasm32-unknown-unknown"];
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let cmd = args.next();
+    let rest: Vec<String> = args.collect();
+    match cmd.as_deref() {
+        Some("build-guests") => build_guests().map(|_| ()),
+        Some("demo") => demo(),
+        Some("test") => test(&rest),
+        Some("-h" | "--help") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown command `{other}`\n{USAGE}"),
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask/ is inside the repository").to_path_buf()
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn ensure_targets() -> anyhow::Result<()> {
+    let out = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    let installed = match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        // No rustup: assume the toolchain was provisioned some other way.
+        _ => return Ok(()),
+    };
+    let missing: Vec<&str> = TARGETS.iter().copied().filter(|t| !installed.lines().any(|l| l.trim() == *t)).collect();
+    if !missing.is_empty() {
+        println!("installing rust targets: {}", missing.join(", "));
+        run(Command::new("rustup").args(["target", "add"]).args(&missing))?;
+    }
+    Ok(())
+}
+
+/// Guest crates that build to a `.wasm`, with the target each is built for.
+fn guest_crates(guests: &Path) -> anyhow::Result<Vec<(String, &'static str)>> {
+    let out = cargo()
+        .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
+        .arg(guests.join("Cargo.toml"))
+        .output()
+        .context("cannot run cargo metadata")?;
+    if !out.status.success() {
+        bail!("cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let mut crates = Vec::new();
+    for pkg in meta["packages"].as_array().into_iter().flatten() {
+        let is_cdylib = pkg["targets"].as_array().into_iter().flatten().any(|t| {
+            t["crate_types"].as_array().into_iter().flatten().any(|k| k == "cdylib")
+        });
+        if !is_cdylib {
+            continue;
+        }
+        let name = pkg["name"].as_str().unwrap_or_default().to_string();
+        // Legacy core-module guests declare their target in package metadata.
+        let target = match pkg["metadata"]["plinth"]["target"].as_str() {
+            Some("wasm32-unknown-unknown") => "wasm32-unknown-unknown",
+            _ => "wasm32-wasip2",
+        };
+        crates.push((name, target));
+    }
+    crates.sort();
+    Ok(crates)
+}
+
+/// Builds every guest; returns the paths written under `target/guests/`.
+fn build_guests() -> anyhow::Result<Vec<PathBuf>> {
+    ensure_targets()?;
+    let root = root();
+    let guests = root.join("guests");
+    let crates = guest_crates(&guests)?;
+    let out_dir = root.join("target/guests");
+    std::fs::create_dir_all(&out_dir)?;
+    let mut written = Vec::new();
+    for target in TARGETS {
+        let names: Vec<&str> = crates.iter().filter(|(_, t)| t == target).map(|(n, _)| n.as_str()).collect();
+        if names.is_empty() {
+            continue;
+        }
+        let mut cmd = cargo();
+        cmd.current_dir(&guests).args(["build", "--release", "--target", target]);
+        for n in &names {
+            cmd.args(["-p", n]);
+        }
+        run(&mut cmd)?;
+        for n in names {
+            let file = format!("{}.wasm", n.replace('-', "_"));
+            let src = guests.join("target").join(target).join("release").join(&file);
+            let dst = out_dir.join(&file);
+            std::fs::copy(&src, &dst).with_context(|| format!("cannot copy {}", src.display()))?;
+            written.push(dst);
+        }
+    }
+    println!("guests in {}:", out_dir.display());
+    for p in &written {
+        let size = std::fs::metadata(p)?.len();
+        println!("  {:>9} bytes  {}", size, p.file_name().unwrap().to_string_lossy());
+    }
+    Ok(written)
+}
+
+fn demo() -> anyhow::Result<()> {
+    build_guests()?;
+    run(cargo().current_dir(root()).args(["run", "--quiet", "--release", "-p", "plinth", "--example", "demo"]))
+}
+
+fn test(extra: &[String]) -> anyhow::Result<()> {
+    build_guests()?;
+    run(cargo().current_dir(root()).args(["test", "--workspace"]).args(extra))
+}
