@@ -20,6 +20,14 @@ pub(crate) struct CallState {
     table: ResourceTable,
     limiter: Limiter,
     pub(crate) logs: LogSink,
+    /// When the call's wall-clock budget ends (bounds guest sleeps, see `caps::clocks`).
+    pub(crate) deadline: Instant,
+}
+
+impl CallState {
+    pub(crate) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
 }
 
 impl WasiView for CallState {
@@ -45,6 +53,7 @@ pub(crate) fn run<R>(
         table: ResourceTable::new(),
         limiter: Limiter::new(limits.memory),
         logs: logs.clone(),
+        deadline: start + limits.timeout,
     };
     let mut store = Store::new(&runtime.engine, state);
     store.limiter(|s| &mut s.limiter);

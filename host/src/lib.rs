@@ -30,6 +30,11 @@ pub mod limits;
 pub mod plugin;
 pub mod types;
 
+/// The README's Rust examples, compiled as doctests so they cannot drift from the API.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use api::SUPPORTED as SUPPORTED_API_VERSIONS;
 pub use cache::CacheStatus;
 pub use engine::{Runtime, RuntimeConfig};

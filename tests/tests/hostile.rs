@@ -32,12 +32,27 @@ fn infinite_loop_runs_out_of_fuel() {
 fn infinite_loop_hits_the_deadline_well_within_a_second() {
     // Fuel high enough never to fire first: the wall clock must stop it.
     let limits = Limits { fuel: u64::MAX / 2, timeout: Duration::from_millis(200), ..Limits::default() };
+    let p = plugin("hostile").with_limits(limits).unwrap(); // loaded (compiled) before timing
     let start = Instant::now();
-    let err = call("loop", limits, "{}").unwrap_err();
+    let err = p.call_tool("loop", &CallContext::default(), "{}").unwrap_err();
     let took = start.elapsed();
     assert!(matches!(err, InvokeError::DeadlineExceeded { timeout } if timeout == Duration::from_millis(200)), "{err:?}");
     assert!(took >= Duration::from_millis(200), "stopped before the deadline: {took:?}");
     assert!(took < Duration::from_secs(1), "deadline enforced too late: {took:?}");
+    still_healthy();
+}
+
+#[test]
+fn sleeping_in_the_host_cannot_outlive_the_deadline() {
+    // Epochs only interrupt running wasm; the host bounds sleeps to the deadline.
+    let limits = Limits { timeout: Duration::from_millis(200), ..Limits::default() };
+    let p = plugin("hostile").with_limits(limits).unwrap(); // loaded (compiled) before timing
+    let start = Instant::now();
+    // 5 s asked: without the bound this test fails (slowly) instead of hanging for long.
+    let err = p.call_tool("sleep", &CallContext::default(), r#"{"secs":5}"#).unwrap_err();
+    let took = start.elapsed();
+    assert!(matches!(err, InvokeError::DeadlineExceeded { .. }), "{err:?}");
+    assert!(took < Duration::from_secs(1), "sleep held the call for {took:?}");
     still_healthy();
 }
 

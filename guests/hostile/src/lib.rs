@@ -14,6 +14,7 @@ static CALLS: AtomicU64 = AtomicU64::new(0);
 
 const TOOLS: &[(&str, &str)] = &[
     ("loop", "Spins forever."),
+    ("sleep", "Sleeps `secs` seconds (default 3600), blocked in the host, not running wasm."),
     ("membomb", "Allocates until memory runs out."),
     ("recurse", "Recurses without end."),
     ("huge-output", "Returns `mib` MiB of JSON (default 20)."),
@@ -70,6 +71,10 @@ impl Guest for Hostile {
                 loop {
                     x = std::hint::black_box(x.wrapping_add(1));
                 }
+            }
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(arg_u64(&args, "secs", 3600)));
+                Ok("\"woke up\"".to_string())
             }
             "membomb" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();

@@ -28,6 +28,7 @@ pub(crate) enum Exports {
 pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<CallState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    crate::caps::clocks::bound_sleeps(&mut linker)?;
     v0_1_0::add_to_linker(&mut linker)?;
     Ok(linker)
 }

@@ -14,18 +14,18 @@ wasmtime::component::bindgen!({
 });
 
 use exports::plinth::plugin::{listener, node, tool, trigger};
-use plinth::plugin::types as wit;
+use self::plinth::plugin::types as wit;
 
 /// The version string of this module's package.
 pub(crate) const VERSION: &str = "0.1.0";
 
 pub(crate) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
-    plinth::plugin::host::add_to_linker::<CallState, HasSelf<CallState>>(linker, |s| s)
+    self::plinth::plugin::host::add_to_linker::<CallState, HasSelf<CallState>>(linker, |s| s)
 }
 
-impl plinth::plugin::types::Host for CallState {}
+impl self::plinth::plugin::types::Host for CallState {}
 
-impl plinth::plugin::host::Host for CallState {
+impl self::plinth::plugin::host::Host for CallState {
     fn log(&mut self, level: wit::Level, message: String) {
         let level = match level {
             wit::Level::Trace => Level::Trace,

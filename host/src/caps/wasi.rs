@@ -3,6 +3,7 @@
 use wasmtime_wasi::p2::pipe::ClosedInputStream;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
+use super::clocks::CallClock;
 use super::logs::LogSink;
 use crate::types::LogSource;
 
@@ -16,6 +17,7 @@ pub(crate) fn deny_all(logs: &LogSink) -> WasiCtx {
     b.stdin(ClosedInputStream)
         .stdout(logs.stream(LogSource::Stdout))
         .stderr(logs.stream(LogSource::Stderr))
+        .monotonic_clock(CallClock)
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)
