@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
-use wasmtime::component::Component;
 
 /// Whether a load compiled the component or read it from the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,17 +50,14 @@ impl CodeCache {
         self.dir.join(format!("{}.cwasm", hex::encode(digest)))
     }
 
-    /// Returns the cached compiled component for `digest`, if a usable one exists.
-    pub(crate) fn get(&self, engine: &Engine, digest: &[u8; 32]) -> Option<Component> {
+    /// Returns the cached compiled code for `digest`, if a usable one exists. `load` is
+    /// `Component::deserialize_file` or `Module::deserialize_file`.
+    pub(crate) fn get<T>(&self, digest: &[u8; 32], load: impl FnOnce(&Path) -> wasmtime::Result<T>) -> Option<T> {
         let path = self.path(digest);
         if !path.exists() {
             return None;
         }
-        // SAFETY: the file was written by `put` below from `Component::serialize` of this
-        // engine's configuration (the directory is keyed by its compatibility hash), and is
-        // only ever replaced by an atomic rename, never modified in place while mapped. The
-        // cache directory must be trusted (documented on `RuntimeConfig::cache_dir`).
-        match unsafe { Component::deserialize_file(engine, &path) } {
+        match load(&path) {
             Ok(c) => Some(c),
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "discarding unusable cached code");
@@ -71,14 +67,17 @@ impl CodeCache {
         }
     }
 
-    /// Stores `component` under `digest`. Failures are logged: the cache is an optimization.
-    pub(crate) fn put(&self, digest: &[u8; 32], component: &Component) {
+    /// Stores serialized compiled code under `digest`. Failures are logged: the cache is an
+    /// optimization.
+    pub(crate) fn put(&self, digest: &[u8; 32], serialized: wasmtime::Result<Vec<u8>>) {
         let path = self.path(digest);
-        let result = component.serialize().map_err(|e| std::io::Error::other(e.to_string())).and_then(|bytes| {
-            let mut tmp = tempfile_in(&self.dir)?;
-            tmp.1.write_all(&bytes)?;
-            tmp.1.sync_all()?;
-            std::fs::rename(&tmp.0, &path)
+        let result = serialized.map_err(|e| std::io::Error::other(e.to_string())).and_then(|bytes| {
+            let (tmp, mut file) = tempfile_in(&self.dir)?;
+            let written = file.write_all(&bytes).and_then(|()| file.sync_all()).and_then(|()| std::fs::rename(&tmp, &path));
+            if written.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            written
         });
         if let Err(e) = result {
             tracing::warn!(path = %path.display(), error = %e, "cannot write compiled code to the cache");

@@ -4,24 +4,28 @@
 
 use std::time::Instant;
 
-use wasmtime::component::{Instance, ResourceTable};
+use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::caps::logs::LogSink;
 use crate::error::{InvokeError, PluginError};
+use crate::legacy::{AbiViolation, OutputOverCap};
 use crate::limits::{Limiter, Limits, MemoryLimitHit};
 use crate::plugin::Loaded;
 use crate::types::{Json, Level, LogSource, Logs, Outcome};
 
 /// The data of one call's store. Dropped with the store when the call ends.
 pub(crate) struct CallState {
-    wasi: WasiCtx,
+    /// Built on the first WASI call only: plugins that never touch WASI (legacy modules,
+    /// components that do not print) do not pay for a context.
+    wasi: Option<WasiCtx>,
     table: ResourceTable,
     limiter: Limiter,
     pub(crate) logs: LogSink,
-    /// When the call's wall-clock budget ends (bounds guest sleeps, see `caps::clocks`).
-    pub(crate) deadline: Instant,
+    /// When the call's wall-clock budget ends (bounds guest sleeps, see `caps::clocks`);
+    /// `None` for a timeout too large to represent.
+    pub(crate) deadline: Option<Instant>,
 }
 
 impl CallState {
@@ -32,28 +36,29 @@ impl CallState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        let ctx = self.wasi.get_or_insert_with(|| crate::caps::wasi::deny_all(&self.logs));
+        WasiCtxView { ctx, table: &mut self.table }
     }
 }
 
 /// How much of the guest's stderr a trap message quotes (Rust panics print there).
 const STDERR_IN_TRAP: usize = 600;
 
-/// Runs `f` against a fresh instance of `plugin` under `limits`.
+/// Runs `f` (which instantiates the plugin and calls it) in a fresh store under `limits`.
 pub(crate) fn run<R>(
     plugin: &Loaded,
     limits: &Limits,
-    f: impl FnOnce(&mut Store<CallState>, &Instance) -> wasmtime::Result<Result<R, PluginError>>,
+    f: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<Result<R, PluginError>>,
 ) -> Result<Outcome<R>, InvokeError> {
     let start = Instant::now();
     let runtime = &plugin.runtime.inner;
     let logs = LogSink::new(limits.max_log);
     let state = CallState {
-        wasi: crate::caps::wasi::deny_all(&logs),
+        wasi: None,
         table: ResourceTable::new(),
         limiter: Limiter::new(limits.memory),
         logs: logs.clone(),
-        deadline: start + limits.timeout,
+        deadline: start.checked_add(limits.timeout),
     };
     let mut store = Store::new(&runtime.engine, state);
     store.limiter(|s| &mut s.limiter);
@@ -61,13 +66,12 @@ pub(crate) fn run<R>(
     // or no deadline traps at once.
     store.set_fuel(limits.fuel).map_err(host)?;
     let tick = runtime.config.epoch_tick.as_nanos().max(1);
-    let ticks = limits.timeout.as_nanos().div_ceil(tick) as u64 + 1;
+    // wasmtime adds this to the current epoch, so keep far from overflow: 2^62 ticks is
+    // still longer than any process lives.
+    let ticks = u64::try_from(limits.timeout.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX).min(1 << 62) + 1;
     store.set_epoch_deadline(ticks);
 
-    let result = plugin
-        .pre
-        .instantiate(&mut store)
-        .and_then(|instance| f(&mut store, &instance));
+    let result = f(&mut store);
     let fuel_used = limits.fuel - store.get_fuel().unwrap_or(0);
     let wall = start.elapsed();
 
@@ -95,6 +99,12 @@ fn classify(e: &wasmtime::Error, limits: &Limits, max_instances: u32, max_stack:
     if let Some(hit) = e.downcast_ref::<MemoryLimitHit>() {
         return InvokeError::MemoryLimit { limit: hit.limit, requested: hit.requested };
     }
+    if let Some(v) = e.downcast_ref::<AbiViolation>() {
+        return InvokeError::AbiViolation { message: v.0.clone() };
+    }
+    if let Some(o) = e.downcast_ref::<OutputOverCap>() {
+        return InvokeError::OutputTooLarge { size: o.size, limit: o.limit };
+    }
     if e.is::<wasmtime::PoolConcurrencyLimitError>() {
         return InvokeError::Busy { max_instances };
     }
@@ -118,7 +128,10 @@ fn classify(e: &wasmtime::Error, limits: &Limits, max_instances: u32, max_stack:
     if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
         return InvokeError::Trap { message: format!("the guest called exit({})", exit.0) };
     }
-    InvokeError::Host(format!("{e:#}"))
+    // Everything else raised while instantiating or running the guest is the guest's doing:
+    // invalid UTF-8 or out-of-bounds pointers handed across the boundary, a full resource
+    // table, a start function failing. Not retryable.
+    InvokeError::Trap { message: format!("{e:#}") }
 }
 
 /// Emits captured guest logs through `tracing` (target `plinth::guest`).
@@ -161,6 +174,17 @@ impl OutputBudget {
             return Err(InvokeError::OutputTooLarge { size: self.used, limit: self.limit });
         }
         Ok(())
+    }
+
+    /// Charges `bytes` and checks they are UTF-8 JSON.
+    pub(crate) fn json_bytes(&mut self, bytes: Vec<u8>) -> Result<Json, InvokeError> {
+        match String::from_utf8(bytes) {
+            Ok(text) => self.json(text),
+            Err(e) => Err(InvokeError::InvalidOutput {
+                reason: format!("not UTF-8: {}", e.utf8_error()),
+                preview: preview(&String::from_utf8_lossy(e.as_bytes())),
+            }),
+        }
     }
 
     /// Charges `text` and checks it is JSON.

@@ -72,9 +72,12 @@ impl Drop for RuntimeInner {
 }
 
 /// Core instances a plugin component may hold: a Rust wasip2 component has 3 (main module,
-/// shim, fixup); language runtimes more.
+/// shim, fixup); language runtimes more. Pool totals are these times `max_instances`, so
+/// `max_instances` calls can always run at once whatever the plugins look like. Core
+/// instance and table slots are cheap; each memory slot reserves address space (about
+/// 4 GiB of it, not memory), hence the tighter memory count.
 const CORE_INSTANCES_PER_COMPONENT: u32 = 32;
-const MEMORIES_PER_COMPONENT: u32 = 4;
+const MEMORIES_PER_COMPONENT: u32 = 2;
 const TABLES_PER_COMPONENT: u32 = 8;
 
 impl Runtime {
@@ -86,6 +89,9 @@ impl Runtime {
     /// A runtime with `config`.
     pub fn with_config(config: RuntimeConfig) -> Result<Runtime, LoadError> {
         config.default_limits.validate(config.max_memory)?;
+        if config.epoch_tick.is_zero() {
+            return Err(LoadError::Runtime("epoch_tick must be greater than zero".into()));
+        }
         let engine = Engine::new(&engine_config(&config))
             .map_err(|e| LoadError::Runtime(format!("cannot create the wasm engine: {e:#}")))?;
         let linker = crate::api::linker(&engine)
@@ -97,7 +103,8 @@ impl Runtime {
             None => None,
         };
         let stop_ticker = Arc::new(AtomicBool::new(false));
-        spawn_ticker(&engine, config.epoch_tick, stop_ticker.clone());
+        spawn_ticker(&engine, config.epoch_tick, stop_ticker.clone())
+            .map_err(|e| LoadError::Runtime(format!("cannot start the epoch ticker thread: {e}")))?;
         Ok(Runtime {
             inner: Arc::new(RuntimeInner { engine, linker, config, cache, stop_ticker }),
         })
@@ -129,11 +136,11 @@ fn engine_config(config: &RuntimeConfig) -> Config {
     let n = config.max_instances.max(1);
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(n)
-        .total_core_instances(n * 4)
+        .total_core_instances(n * CORE_INSTANCES_PER_COMPONENT)
         .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
-        .total_memories(n * 2)
+        .total_memories(n * MEMORIES_PER_COMPONENT)
         .max_memories_per_component(MEMORIES_PER_COMPONENT)
-        .total_tables(n * 4)
+        .total_tables(n * TABLES_PER_COMPONENT)
         .max_tables_per_component(TABLES_PER_COMPONENT)
         .max_memory_size(config.max_memory as usize)
         .table_elements(MAX_TABLE_ELEMENTS);
@@ -148,9 +155,9 @@ fn engine_config(config: &RuntimeConfig) -> Config {
 
 /// One thread per runtime advances the engine's epoch; a store's deadline is a number of
 /// ticks. It holds only a weak engine reference and ends with the runtime.
-fn spawn_ticker(engine: &Engine, tick: Duration, stop: Arc<AtomicBool>) {
+fn spawn_ticker(engine: &Engine, tick: Duration, stop: Arc<AtomicBool>) -> std::io::Result<()> {
     let weak = engine.weak();
-    let _ = std::thread::Builder::new().name("plinth-epoch".into()).spawn(move || {
+    std::thread::Builder::new().name("plinth-epoch".into()).spawn(move || {
         loop {
             std::thread::sleep(tick);
             if stop.load(Ordering::Relaxed) {
@@ -161,7 +168,8 @@ fn spawn_ticker(engine: &Engine, tick: Duration, stop: Arc<AtomicBool>) {
                 None => break,
             }
         }
-    });
+    })?;
+    Ok(())
 }
 
 impl std::fmt::Debug for Runtime {

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use crate::types::Kind;
 
-/// Why a plugin could not be loaded. Load errors are never retryable: the same bytes fail
-/// the same way.
+/// Why a plugin could not be loaded. Apart from [`LoadError::Listing`] (which carries the
+/// call error of the plugin's `list-*` function, possibly a busy runtime) the same bytes
+/// fail the same way every time.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file could not be read.
@@ -55,6 +56,20 @@ pub enum LoadError {
         #[source]
         source: Box<InvokeError>,
     },
+    /// A legacy core module imports something; legacy modules get no imports at all.
+    #[error(
+        "the legacy module imports {}; modules with the alloc/dealloc/handle ABI get no \
+         imports at all (no WASI, no host functions): remove these imports",
+        imports.join(", ")
+    )]
+    LegacyImports { imports: Vec<String> },
+    /// A legacy core module lacks an ABI export or has it with the wrong type.
+    #[error(
+        "the legacy module's export `{export}` must be `{expected}`, found {found}; the \
+         alloc/dealloc/handle ABI needs memory, alloc(i32)->i32, dealloc(i32,i32) and \
+         handle(i32,i32)->i64"
+    )]
+    LegacyAbi { export: String, expected: String, found: String },
     /// The limits asked for are not possible under this runtime's configuration.
     #[error(transparent)]
     Limits(#[from] LimitsError),
@@ -109,7 +124,7 @@ pub enum InvokeError {
         timeout.as_millis()
     )]
     DeadlineExceeded { timeout: Duration },
-    /// The guest tried to grow its memory (or a table) beyond the cap.
+    /// The guest tried to grow a linear memory beyond the cap.
     #[error(
         "memory limit: the plugin tried to grow to {requested} bytes, over its limit of {limit} \
          bytes; raise the memory limit (--memory) if the work is legitimate"
@@ -118,7 +133,8 @@ pub enum InvokeError {
     /// The guest's call stack grew beyond the engine's maximum (deep or infinite recursion).
     #[error("stack overflow: the plugin exhausted its {max_stack}-byte wasm stack (deep recursion)")]
     StackOverflow { max_stack: usize },
-    /// Any other trap: a guest panic (`unreachable`), out-of-bounds access, exit, ...
+    /// Any other guest fault: a panic (`unreachable`), out-of-bounds access, `exit`, invalid
+    /// data handed across the component boundary, ...
     #[error("the plugin trapped: {message}")]
     Trap { message: String },
     /// The guest returned its own error.
@@ -134,6 +150,10 @@ pub enum InvokeError {
     /// The guest returned something that is not valid JSON where JSON is required.
     #[error("the plugin returned invalid JSON ({reason}); output starts with: {preview:?}")]
     InvalidOutput { reason: String, preview: String },
+    /// A legacy module broke the alloc/dealloc/handle ABI (a pointer or length that cannot
+    /// be used).
+    #[error("the legacy module broke the alloc/dealloc/handle ABI: {message}")]
+    AbiViolation { message: String },
     /// The caller's input is not valid (e.g. params that are not JSON); not sent to the guest.
     #[error("invalid request: {0}")]
     InvalidRequest(String),

@@ -24,6 +24,7 @@ mod api;
 pub mod cache;
 mod call;
 mod caps;
+mod legacy;
 pub mod engine;
 pub mod error;
 pub mod limits;
@@ -40,7 +41,7 @@ pub use cache::CacheStatus;
 pub use engine::{Runtime, RuntimeConfig};
 pub use error::{InvokeError, LimitsError, LoadError, PluginError};
 pub use limits::Limits;
-pub use plugin::Plugin;
+pub use plugin::{Format, LEGACY_API, Plugin};
 pub use types::{
     CallContext, Dispatch, HandleResult, InboundMessage, Json, Kind, Level, LogLine, LogSource, Logs,
     Outcome, PollResult, Reply, Spec, Specs,

@@ -1,19 +1,38 @@
 //! A loaded plugin: compiled once, inspected once, pre-instantiated once; every call then
 //! gets a fresh instance (see [`crate::call`]).
+//!
+//! Two formats load here: components exporting `plinth:plugin` interfaces, and legacy core
+//! modules with the `alloc/dealloc/handle` JSON ABI ([`crate::legacy`]), which behave as a
+//! plugin with one node.
 
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, InstancePre};
 use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, Instance, InstancePre};
+use wasmtime::{Module, Store};
 
 use crate::api::{self, Exports};
 use crate::cache::CacheStatus;
 use crate::call::{self, CallState, OutputBudget};
 use crate::engine::Runtime;
-use crate::error::{InvokeError, LimitsError, LoadError};
+use crate::error::{InvokeError, LimitsError, LoadError, PluginError};
+use crate::legacy::{self, LegacyModule};
 use crate::limits::Limits;
-use crate::types::{CallContext, Dispatch, HandleResult, InboundMessage, Json, Kind, Outcome, PollResult, Specs};
+use crate::types::{CallContext, Dispatch, HandleResult, InboundMessage, Json, Kind, Outcome, PollResult, Spec, Specs};
+
+/// The `api_version()` of a legacy core module.
+pub const LEGACY_API: &str = "legacy";
+
+/// What kind of wasm a plugin is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// A component exporting `plinth:plugin` interfaces.
+    Component,
+    /// A core module with the legacy `alloc/dealloc/handle` JSON ABI (one node).
+    LegacyModule,
+}
 
 /// A plugin loaded into a [`Runtime`]. Cheap to clone (shared, immutable); call it from any
 /// number of threads at once — each call runs in its own fresh instance.
@@ -26,8 +45,7 @@ pub struct Plugin {
 pub(crate) struct Loaded {
     pub(crate) runtime: Runtime,
     pub(crate) name: String,
-    pub(crate) pre: InstancePre<CallState>,
-    exports: Exports,
+    backend: Backend,
     api_version: &'static str,
     kinds: Vec<Kind>,
     specs: Specs,
@@ -35,65 +53,46 @@ pub(crate) struct Loaded {
     cache: CacheStatus,
 }
 
+enum Backend {
+    Component { pre: InstancePre<CallState>, exports: Exports },
+    Legacy(LegacyModule),
+}
+
+type Call<R> = wasmtime::Result<Result<R, PluginError>>;
+
 impl Plugin {
     pub(crate) fn load(runtime: Runtime, name: &str, bytes: &[u8]) -> Result<Plugin, LoadError> {
-        let rt = &runtime.inner;
-        check_header(bytes)?;
         let sha256: [u8; 32] = Sha256::digest(bytes).into();
-        let (component, cache) = compile(&runtime, bytes, &sha256)?;
-        let (kinds, api_version) = detect(&component, &rt.engine)?;
-        let pre = rt
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| LoadError::UnsatisfiedImport { reason: format!("{e:#}") })?;
-        let exports = match api_version {
-            api::v0_1_0::VERSION => Exports::V0_1_0(
-                api::v0_1_0::Exports::new(&pre, &kinds)
-                    .map_err(|e| LoadError::InvalidComponent { reason: format!("{e:#}") })?,
-            ),
-            other => unreachable!("detect() only returns supported versions, got {other}"),
+        let loaded = match check_header(bytes)? {
+            Format::Component => load_component(&runtime, name, bytes, sha256)?,
+            Format::LegacyModule => load_legacy(&runtime, name, bytes, sha256)?,
         };
-        let mut loaded = Loaded {
-            runtime: runtime.clone(),
-            name: name.to_string(),
-            pre,
-            exports,
-            api_version,
-            kinds,
-            specs: Specs::default(),
-            sha256,
-            cache,
-        };
-        // Ask the plugin what it provides, once, under the runtime's default limits.
-        let limits = rt.config.default_limits;
-        for &kind in &loaded.kinds {
-            let specs = call::run(&loaded, &limits, |store, inst| match &loaded.exports {
-                Exports::V0_1_0(x) => x.list(kind, store, inst).map(Ok),
-            })
-            .map_err(|e| LoadError::Listing { kind, source: Box::new(e) })?
-            .output;
-            match kind {
-                Kind::Node => loaded.specs.nodes = specs,
-                Kind::Tool => loaded.specs.tools = specs,
-                Kind::Trigger => loaded.specs.triggers = specs,
-                Kind::Listener => loaded.specs.listeners = specs,
-            }
-        }
-        tracing::info!(plugin = name, api = api_version, kinds = ?loaded.kinds, cache = ?cache, "plugin loaded");
+        tracing::info!(plugin = name, api = loaded.api_version, kinds = ?loaded.kinds, cache = ?loaded.cache, "plugin loaded");
+        let limits = runtime.inner.config.default_limits;
         Ok(Plugin { inner: Arc::new(loaded), limits })
     }
 
-    /// The plugin's name (the file stem, or the name given to [`Runtime::load`]).
+    /// The plugin's name (the file stem, or the name given to [`Runtime::load`]). A legacy
+    /// module's single node has this name.
     pub fn name(&self) -> &str {
         &self.inner.name
     }
 
-    /// The `plinth:plugin` API version the component was built against.
+    /// Component or legacy core module.
+    pub fn format(&self) -> Format {
+        match self.inner.backend {
+            Backend::Component { .. } => Format::Component,
+            Backend::Legacy(_) => Format::LegacyModule,
+        }
+    }
+
+    /// The `plinth:plugin` API version the component was built against, or
+    /// [`LEGACY_API`] for a legacy core module.
     pub fn api_version(&self) -> &str {
         self.inner.api_version
     }
 
-    /// The kinds the component exports.
+    /// The kinds the plugin provides.
     pub fn kinds(&self) -> &[Kind] {
         &self.inner.kinds
     }
@@ -103,12 +102,12 @@ impl Plugin {
         &self.inner.specs
     }
 
-    /// sha256 of the component bytes, hex.
+    /// sha256 of the wasm bytes, hex.
     pub fn sha256(&self) -> String {
         hex::encode(self.inner.sha256)
     }
 
-    /// Whether this load compiled the component or read the code cache.
+    /// Whether this load compiled the wasm or read the code cache.
     pub fn cache_status(&self) -> CacheStatus {
         self.inner.cache
     }
@@ -133,21 +132,49 @@ impl Plugin {
         Err(InvokeError::KindNotProvided { kind, provides })
     }
 
+    /// Runs a component export in a fresh instance.
+    fn component<R>(&self, f: impl FnOnce(&Exports, &mut Store<CallState>, &Instance) -> Call<R>) -> Result<Outcome<R>, InvokeError> {
+        match &self.inner.backend {
+            Backend::Component { pre, exports } => call::run(&self.inner, &self.limits, |store| {
+                let instance = pre.instantiate(&mut *store)?;
+                f(exports, store, &instance)
+            }),
+            Backend::Legacy(_) => Err(InvokeError::Host("legacy modules provide nodes only".into())),
+        }
+    }
+
     /// Runs node `name` with `params` (JSON text).
     pub fn run_node(&self, name: &str, ctx: &CallContext, params: &str) -> Result<Outcome<Json>, InvokeError> {
         self.require(Kind::Node)?;
         check_input("params", params)?;
-        let out = call::run(&self.inner, &self.limits, |store, inst| match &self.inner.exports {
+        if let Backend::Legacy(module) = &self.inner.backend {
+            return self.run_legacy(module, name, ctx, params);
+        }
+        let out = self.component(|x, store, inst| match x {
             Exports::V0_1_0(x) => x.run_node(store, inst, name, ctx, params),
         })?;
         self.json_outcome(out)
+    }
+
+    fn run_legacy(&self, module: &LegacyModule, name: &str, ctx: &CallContext, params: &str) -> Result<Outcome<Json>, InvokeError> {
+        if name != self.inner.name {
+            return Err(InvokeError::Guest(PluginError::NotFound(format!(
+                "this legacy module provides one node, `{}`, not `{name}`",
+                self.inner.name
+            ))));
+        }
+        let input = legacy::envelope(ctx, params);
+        let max_output = self.limits.max_output;
+        let out = call::run(&self.inner, &self.limits, |store| module.call(store, input.as_bytes(), max_output).map(Ok))?;
+        let output = OutputBudget::new(max_output).json_bytes(out.output)?;
+        Ok(Outcome { output, fuel_used: out.fuel_used, wall: out.wall, logs: out.logs })
     }
 
     /// Calls tool `name` with `arguments` (a JSON object, as text).
     pub fn call_tool(&self, name: &str, ctx: &CallContext, arguments: &str) -> Result<Outcome<Json>, InvokeError> {
         self.require(Kind::Tool)?;
         check_input("arguments", arguments)?;
-        let out = call::run(&self.inner, &self.limits, |store, inst| match &self.inner.exports {
+        let out = self.component(|x, store, inst| match x {
             Exports::V0_1_0(x) => x.call_tool(store, inst, name, ctx, arguments),
         })?;
         self.json_outcome(out)
@@ -156,7 +183,7 @@ impl Plugin {
     /// Polls trigger `name`; `cursor` is what the previous poll returned.
     pub fn poll_trigger(&self, name: &str, ctx: &CallContext, cursor: Option<&str>) -> Result<Outcome<PollResult>, InvokeError> {
         self.require(Kind::Trigger)?;
-        let out = call::run(&self.inner, &self.limits, |store, inst| match &self.inner.exports {
+        let out = self.component(|x, store, inst| match x {
             Exports::V0_1_0(x) => x.poll_trigger(store, inst, name, ctx, cursor),
         })?;
         let mut budget = OutputBudget::new(self.limits.max_output);
@@ -174,18 +201,22 @@ impl Plugin {
     /// Hands `message` to listener `name`.
     pub fn handle_message(&self, name: &str, ctx: &CallContext, message: &InboundMessage) -> Result<Outcome<HandleResult>, InvokeError> {
         self.require(Kind::Listener)?;
-        let out = call::run(&self.inner, &self.limits, |store, inst| match &self.inner.exports {
+        let out = self.component(|x, store, inst| match x {
             Exports::V0_1_0(x) => x.handle_message(store, inst, name, ctx, message),
         })?;
         let mut budget = OutputBudget::new(self.limits.max_output);
         let raw = out.output;
         if let Some(reply) = &raw.reply {
-            budget.charge(reply.body.len())?;
+            let headers: usize = reply.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+            budget.charge(reply.body.len() + headers)?;
         }
         let dispatches = raw
             .dispatches
             .into_iter()
-            .map(|(event, payload)| Ok(Dispatch { event, payload: budget.json(payload)? }))
+            .map(|(event, payload)| {
+                budget.charge(event.len())?;
+                Ok(Dispatch { event, payload: budget.json(payload)? })
+            })
             .collect::<Result<_, InvokeError>>()?;
         let output = HandleResult { dispatches, reply: raw.reply };
         Ok(Outcome { output, fuel_used: out.fuel_used, wall: out.wall, logs: out.logs })
@@ -197,41 +228,136 @@ impl Plugin {
     }
 }
 
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.inner.name)
+            .field("format", &self.format())
+            .field("api_version", &self.inner.api_version)
+            .field("kinds", &self.inner.kinds)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
 fn check_input(what: &str, text: &str) -> Result<(), InvokeError> {
     serde_json::from_str::<serde::de::IgnoredAny>(text)
         .map(|_| ())
         .map_err(|e| InvokeError::InvalidRequest(format!("{what} are not valid JSON: {e}")))
 }
 
-/// Tells a component from a core module or random bytes before handing them to the compiler,
-/// so the error can say which it is.
-fn check_header(bytes: &[u8]) -> Result<(), LoadError> {
-    const MAGIC: &[u8] = b"\0asm";
-    if bytes.len() < 8 || &bytes[..4] != MAGIC {
+/// Tells a component from a core module (or from random bytes) before compiling.
+fn check_header(bytes: &[u8]) -> Result<Format, LoadError> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
         return Err(LoadError::InvalidComponent { reason: "the bytes do not start with the wasm magic number".into() });
     }
-    // Layer field: 0 for core modules, 1 for components.
-    if bytes[6..8] == [0, 0] {
-        return Err(LoadError::InvalidComponent {
-            reason: "this is a core wasm module, not a component".into(),
-        });
-    }
-    Ok(())
+    // Bytes 6..8 are the layer: 0 for core modules, 1 for components.
+    Ok(if bytes[6..8] == [0, 0] { Format::LegacyModule } else { Format::Component })
 }
 
-fn compile(runtime: &Runtime, bytes: &[u8], sha256: &[u8; 32]) -> Result<(Component, CacheStatus), LoadError> {
+/// Reads compiled code from the cache, or compiles it (and stores it).
+fn compile<T>(
+    runtime: &Runtime,
+    sha256: &[u8; 32],
+    from_cache: impl FnOnce(&std::path::Path) -> wasmtime::Result<T>,
+    compile: impl FnOnce() -> Result<T, LoadError>,
+    serialize: impl FnOnce(&T) -> wasmtime::Result<Vec<u8>>,
+) -> Result<(T, CacheStatus), LoadError> {
+    let cache = runtime.inner.cache.as_ref();
+    if let Some(hit) = cache.and_then(|c| c.get(sha256, from_cache)) {
+        return Ok((hit, CacheStatus::Hit));
+    }
+    let code = compile()?;
+    if let Some(cache) = cache {
+        cache.put(sha256, serialize(&code));
+    }
+    Ok((code, CacheStatus::Compiled))
+}
+
+fn load_component(runtime: &Runtime, name: &str, bytes: &[u8], sha256: [u8; 32]) -> Result<Loaded, LoadError> {
     let rt = &runtime.inner;
-    if let Some(cache) = &rt.cache {
-        if let Some(c) = cache.get(&rt.engine, sha256) {
-            return Ok((c, CacheStatus::Hit));
+    let engine = &rt.engine;
+    let (component, cache) = compile(
+        runtime,
+        &sha256,
+        // SAFETY: see `CodeCache::get`: files are written only from `serialize` of this
+        // engine configuration and replaced atomically; the directory must be trusted.
+        |path| unsafe { Component::deserialize_file(engine, path) },
+        || Component::new(engine, bytes).map_err(|e| LoadError::InvalidComponent { reason: format!("{e:#}") }),
+        Component::serialize,
+    )?;
+    let (kinds, api_version) = detect(&component, engine)?;
+    let pre = rt
+        .linker
+        .instantiate_pre(&component)
+        .map_err(|e| LoadError::UnsatisfiedImport { reason: format!("{e:#}") })?;
+    let exports = match api_version {
+        api::v0_1_0::VERSION => Exports::V0_1_0(
+            api::v0_1_0::Exports::new(&pre, &kinds).map_err(|e| LoadError::InvalidComponent { reason: format!("{e:#}") })?,
+        ),
+        other => unreachable!("detect() only returns supported versions, got {other}"),
+    };
+    let mut loaded = Loaded {
+        runtime: runtime.clone(),
+        name: name.to_string(),
+        backend: Backend::Component { pre, exports },
+        api_version,
+        kinds,
+        specs: Specs::default(),
+        sha256,
+        cache,
+    };
+    // Ask the plugin what it provides, once, under the runtime's default limits.
+    let limits = rt.config.default_limits;
+    let plugin = Plugin { inner: Arc::new(loaded), limits };
+    let mut specs = Specs::default();
+    for &kind in plugin.kinds() {
+        let listed = plugin
+            .component(|x, store, inst| match x {
+                Exports::V0_1_0(x) => x.list(kind, store, inst).map(Ok),
+            })
+            .map_err(|e| LoadError::Listing { kind, source: Box::new(e) })?
+            .output;
+        match kind {
+            Kind::Node => specs.nodes = listed,
+            Kind::Tool => specs.tools = listed,
+            Kind::Trigger => specs.triggers = listed,
+            Kind::Listener => specs.listeners = listed,
         }
     }
-    let component = Component::new(&rt.engine, bytes)
-        .map_err(|e| LoadError::InvalidComponent { reason: format!("{e:#}") })?;
-    if let Some(cache) = &rt.cache {
-        cache.put(sha256, &component);
-    }
-    Ok((component, CacheStatus::Compiled))
+    loaded = Arc::into_inner(plugin.inner).expect("no other handle exists yet");
+    loaded.specs = specs;
+    Ok(loaded)
+}
+
+fn load_legacy(runtime: &Runtime, name: &str, bytes: &[u8], sha256: [u8; 32]) -> Result<Loaded, LoadError> {
+    let engine = &runtime.inner.engine;
+    let (module, cache) = compile(
+        runtime,
+        &sha256,
+        // SAFETY: as for components above.
+        |path| unsafe { Module::deserialize_file(engine, path) },
+        || Module::new(engine, bytes).map_err(|e| LoadError::InvalidComponent { reason: format!("invalid core module: {e:#}") }),
+        Module::serialize,
+    )?;
+    let legacy = LegacyModule::new(&module)?;
+    let node = Spec {
+        name: name.to_string(),
+        description: "Legacy core module (alloc/dealloc/handle JSON ABI).".into(),
+        input_schema: None,
+        output_schema: None,
+        platform: None,
+    };
+    Ok(Loaded {
+        runtime: runtime.clone(),
+        name: name.to_string(),
+        backend: Backend::Legacy(legacy),
+        api_version: LEGACY_API,
+        kinds: vec![Kind::Node],
+        specs: Specs { nodes: vec![node], ..Specs::default() },
+        sha256,
+        cache,
+    })
 }
 
 /// Finds the plugin interfaces the component exports and the API version they belong to.
@@ -276,15 +402,4 @@ fn detect(component: &Component, engine: &wasmtime::Engine) -> Result<(Vec<Kind>
     }
     let found = if names.is_empty() { "none".to_string() } else { names.join(", ") };
     Err(LoadError::NoPluginExports { found, supported })
-}
-
-impl std::fmt::Debug for Plugin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plugin")
-            .field("name", &self.inner.name)
-            .field("api_version", &self.inner.api_version)
-            .field("kinds", &self.inner.kinds)
-            .field("limits", &self.limits)
-            .finish_non_exhaustive()
-    }
 }

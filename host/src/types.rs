@@ -72,9 +72,11 @@ impl Json {
         &self.0
     }
 
-    /// Parses the text into a `serde_json::Value`.
-    pub fn to_value(&self) -> serde_json::Value {
-        serde_json::from_str(&self.0).expect("Json holds valid JSON by construction")
+    /// Parses the text into a `serde_json::Value`. Fails only for JSON that is valid but
+    /// that `serde_json::Value` cannot hold: nesting deeper than 128 levels, or a number out
+    /// of `f64` range (`1e400`). The text itself is always available with [`Json::as_str`].
+    pub fn to_value(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::from_str(&self.0)
     }
 }
 

@@ -19,6 +19,13 @@ fn plinth(home: &tempfile::TempDir, args: &[&str]) -> Output {
         .expect("run plinth")
 }
 
+fn has_cwasm(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir).into_iter().flatten().flatten().any(|e| {
+        let p = e.path();
+        if p.is_dir() { has_cwasm(&p) } else { p.extension().is_some_and(|x| x == "cwasm") }
+    })
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -37,7 +44,7 @@ fn invoke_prints_the_output_json_and_stats() {
     let out = plinth(&home, &["invoke", f, "--params", r#"{"text":"see you"}"#]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains(r#""category":"ham""#));
-    assert!(std::fs::read_dir(home.path().join("cache")).unwrap().next().is_some(), "cache was not written");
+    assert!(has_cwasm(&home.path().join("cache")), "no compiled code was cached");
 }
 
 #[test]
@@ -121,4 +128,71 @@ fn bad_files_and_flags_have_their_exit_codes() {
 
     let out = plinth(&home, &["invoke", f, "--memory", "lots"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+#[test]
+fn legacy_modules_run_through_the_same_cli() {
+    let home = tempfile::tempdir().unwrap();
+    let legacy = guest("legacy_text_classifier");
+    let component = guest("text_classifier");
+    let params = r#"{"text":"Buy now! Limited offer!"}"#;
+    let a = plinth(&home, &["invoke", legacy.to_str().unwrap(), "--params", params]);
+    assert_eq!(a.status.code(), Some(0), "{}", text(&a.stderr));
+    let b = plinth(&home, &["invoke", component.to_str().unwrap(), "--params", params]);
+    let (a, b): (serde_json::Value, serde_json::Value) =
+        (serde_json::from_slice(&a.stdout).unwrap(), serde_json::from_slice(&b.stdout).unwrap());
+    assert_eq!(a["category"], "spam");
+    assert_eq!(a["category"], b["category"]);
+
+    let cases: &[(&str, i32, &str)] = &[
+        ("legacy_bad_pointer", 5, "broke the alloc/dealloc/handle ABI"),
+        ("legacy_negative_pointer", 5, "negative pointer"),
+        ("legacy_huge_length", 4, "output too large"),
+        ("legacy_alloc_trap", 5, "trapped"),
+        ("legacy_non_json", 5, "invalid JSON"),
+        ("legacy_imports_env", 6, "env::log_message"),
+    ];
+    for (name, code, needle) in cases {
+        let f = guest(name);
+        let out = plinth(&home, &["invoke", f.to_str().unwrap(), "--no-cache"]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(*code), "{name}: {stderr}");
+        assert!(stderr.contains(needle), "{name}: expected `{needle}` in {stderr}");
+    }
+}
+
+#[test]
+fn guest_json_is_printed_verbatim() {
+    let home = tempfile::tempdir().unwrap();
+    let f = guest("hostile");
+    let out = plinth(&home, &["invoke", f.to_str().unwrap(), "--name", "deep-json", "--params", r#"{"depth":300}"#]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), format!("{}{}", "[".repeat(300), "]".repeat(300)));
+}
+
+#[test]
+fn params_file_and_header_lists() {
+    let home = tempfile::tempdir().unwrap();
+    let params = home.path().join("params.json");
+    std::fs::write(&params, r#"{"text":"Your receipt"}"#).unwrap();
+    let f = guest("text_classifier");
+    let out = plinth(&home, &["invoke", f.to_str().unwrap(), "--params-file", params.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("transactional"));
+
+    // Headers as [name, value] pairs reach the listener (wrong signature: its own error).
+    let l = guest("chat_listener");
+    let msg = r#"{"headers":[["X-Signature","sha256=00"]],"body":"{}"}"#;
+    let out = plinth(&home, &["invoke", l.to_str().unwrap(), "--config", r#"{"secret":"s"}"#, "--params", msg]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("signature mismatch"), "{}", text(&out.stderr));
+    let bad = r#"{"headers":"X-Signature: x"}"#;
+    let out = plinth(&home, &["invoke", l.to_str().unwrap(), "--params", bad]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("headers must be"), "{}", text(&out.stderr));
+
+    // Asking for a kind the plugin does not provide.
+    let out = plinth(&home, &["invoke", f.to_str().unwrap(), "--kind", "node"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(text(&out.stderr).contains("provides no nodes"), "{}", text(&out.stderr));
 }

@@ -21,7 +21,7 @@ fn many_threads_many_calls_all_correct() {
                 for i in 0..50 {
                     let (text, want) = texts[(t + i) % texts.len()];
                     let out = plugin.call_tool("classify", &CallContext::default(), &json!({ "text": text }).to_string()).unwrap();
-                    assert_eq!(out.output.to_value()["category"], want);
+                    assert_eq!(out.output.to_value().unwrap()["category"], want);
                 }
             });
         }

@@ -116,7 +116,7 @@ fn invalid_json_output_is_refused_with_a_preview() {
 
 #[test]
 fn files_are_not_reachable() {
-    let out = call("read-file", Limits::default(), "{}").unwrap().output.to_value();
+    let out = call("read-file", Limits::default(), "{}").unwrap().output.to_value().unwrap();
     for (path, result) in out["files"].as_object().unwrap() {
         assert!(result.as_str().unwrap().starts_with("error"), "{path}: {result}");
     }
@@ -127,7 +127,7 @@ fn files_are_not_reachable() {
 fn environment_and_arguments_are_empty() {
     // The host process certainly has variables; the guest must see none of them.
     assert!(std::env::vars().next().is_some());
-    let out = call("read-env", Limits::default(), "{}").unwrap().output.to_value();
+    let out = call("read-env", Limits::default(), "{}").unwrap().output.to_value().unwrap();
     assert_eq!(out["vars"], serde_json::json!([]));
     assert_eq!(out["home"], Value::Null);
     assert_eq!(out["args"], serde_json::json!([]));
@@ -135,10 +135,27 @@ fn environment_and_arguments_are_empty() {
 
 #[test]
 fn sockets_and_name_lookup_are_denied() {
-    let out = call("open-socket", Limits::default(), "{}").unwrap().output.to_value();
-    for key in ["tcp", "dns", "udp"] {
-        assert!(out[key].as_str().unwrap().starts_with("error"), "{key}: {}", out[key]);
+    // A listener the guest could reach if TCP were allowed, and a name that resolves
+    // without any network: only the sandbox can make these fail.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let args = format!(r#"{{"port":{port}}}"#);
+    let out = call("open-socket", Limits::default(), &args).unwrap().output.to_value().unwrap();
+    for key in ["tcp", "udp"] {
+        let result = out[key].as_str().unwrap();
+        assert!(result.contains("Permission denied"), "{key}: {result}");
     }
+    assert!(out["dns"].as_str().unwrap().starts_with("error"), "dns: {}", out["dns"]);
+    assert!(listener.accept().is_err(), "the guest reached the host's listener");
+}
+
+#[test]
+fn deeply_nested_output_is_valid_json_kept_verbatim() {
+    // Valid JSON that `serde_json::Value` cannot hold must not panic anything.
+    let out = call("deep-json", Limits::default(), r#"{"depth":1000}"#).unwrap();
+    assert_eq!(out.output.as_str().len(), 2000);
+    assert!(out.output.to_value().is_err());
 }
 
 #[test]

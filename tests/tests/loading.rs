@@ -19,9 +19,10 @@ fn garbage_is_not_a_component() {
 }
 
 #[test]
-fn a_core_module_is_named_as_such() {
+fn a_core_module_without_the_legacy_abi_is_refused_naming_what_is_missing() {
+    // Core modules go to the legacy adapter, which names the first missing ABI export.
     let err = load_wat("(module)").unwrap_err();
-    assert!(matches!(&err, LoadError::InvalidComponent { reason } if reason.contains("core wasm module")), "{err:?}");
+    assert!(matches!(&err, LoadError::LegacyAbi { export, found, .. } if export == "memory" && found == "nothing"), "{err:?}");
 }
 
 #[test]
@@ -111,4 +112,53 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
     }
     out
+}
+
+#[test]
+fn an_interface_export_of_the_wrong_shape_is_invalid() {
+    // Named like the tool interface, but it exports no functions.
+    let err = load_wat(r#"(component (instance $i) (export "plinth:plugin/tool@0.1.0" (instance $i)))"#).unwrap_err();
+    assert!(matches!(&err, LoadError::InvalidComponent { reason } if reason.contains("list-tools")), "{err:?}");
+}
+
+#[test]
+fn a_plugin_failing_to_list_is_refused_with_the_cause() {
+    let rt = Runtime::with_config(RuntimeConfig {
+        default_limits: Limits { fuel: 10, ..Limits::default() },
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let err = rt.load_file(guest("text_classifier")).unwrap_err();
+    match &err {
+        LoadError::Listing { kind, source } => {
+            assert_eq!(*kind, plinth::Kind::Tool);
+            assert!(matches!(**source, plinth::InvokeError::OutOfFuel { budget: 10 }), "{source:?}");
+        }
+        other => panic!("expected Listing, got {other:?}"),
+    }
+}
+
+#[test]
+fn zero_limits_and_bad_runtime_settings_are_refused() {
+    let p = common::plugin("text_classifier");
+    assert_eq!(p.with_limits(Limits { memory: 0, ..Limits::default() }).unwrap_err(), LimitsError::Zero { name: "memory" });
+    let zero = std::time::Duration::ZERO;
+    assert_eq!(p.with_limits(Limits { timeout: zero, ..Limits::default() }).unwrap_err(), LimitsError::Zero { name: "timeout" });
+    let err = Runtime::with_config(RuntimeConfig {
+        default_limits: Limits { memory: 2 << 30, ..Limits::default() },
+        ..RuntimeConfig::default()
+    })
+    .unwrap_err();
+    assert!(matches!(err, LoadError::Limits(LimitsError::MemoryAboveRuntimeCap { .. })), "{err:?}");
+    let err = Runtime::with_config(RuntimeConfig { epoch_tick: zero, ..RuntimeConfig::default() }).unwrap_err();
+    assert!(matches!(err, LoadError::Runtime(_)), "{err:?}");
+}
+
+#[test]
+fn a_timeout_too_large_to_represent_does_not_panic() {
+    let p = common::plugin("text_classifier")
+        .with_limits(Limits { timeout: std::time::Duration::MAX, ..Limits::default() })
+        .unwrap();
+    let out = p.call_tool("classify", &CallContext::default(), r#"{"text":"hi"}"#).unwrap();
+    assert_eq!(out.output.to_value().unwrap()["category"], "ham");
 }

@@ -32,7 +32,7 @@ fn text_classifier_classifies() {
     ];
     for (text, want) in cases {
         let out = p.call_tool("classify", &CallContext::default(), &json!({ "text": text }).to_string()).unwrap();
-        assert_eq!(out.output.to_value()["category"], want, "{text}");
+        assert_eq!(out.output.to_value().unwrap()["category"], want, "{text}");
         assert!(out.fuel_used > 0);
         assert!(!out.wall.is_zero());
     }
@@ -70,7 +70,7 @@ fn json_transform_applies_defaults_pick_and_rename() {
         json!(null),
     );
     let out = p.run_node("transform", &ctx, r#"{"id":7,"email":"a@b.c","secret":"x"}"#).unwrap();
-    assert_eq!(out.output.to_value(), json!({"id": 7, "contact": "a@b.c", "status": "new"}));
+    assert_eq!(out.output.to_value().unwrap(), json!({"id": 7, "contact": "a@b.c", "status": "new"}));
 }
 
 #[test]
@@ -91,17 +91,32 @@ fn interval_trigger_emits_due_ticks_from_the_cursor() {
     // First poll: only the latest tick.
     let first = p.poll_trigger("interval", &ctx, None).unwrap().output;
     assert_eq!(first.events.len(), 1);
-    assert_eq!(first.events[0].to_value()["tick_ms"], 10_000);
+    assert_eq!(first.events[0].to_value().unwrap()["tick_ms"], 10_000);
     assert_eq!(first.cursor.as_deref(), Some("10000"));
     assert_eq!(first.next_poll, Some(std::time::Duration::from_millis(500)));
     // From an older cursor: the backlog, oldest first.
     let out = p.poll_trigger("interval", &ctx, Some("7000")).unwrap().output;
-    let ticks: Vec<_> = out.events.iter().map(|e| e.to_value()["tick_ms"].as_u64().unwrap()).collect();
+    let ticks: Vec<_> = out.events.iter().map(|e| e.to_value().unwrap()["tick_ms"].as_u64().unwrap()).collect();
     assert_eq!(ticks, [8000, 9000, 10_000]);
     // Nothing due: no events, cursor unchanged (None keeps the previous one).
     let none = p.poll_trigger("interval", &ctx, Some("10000")).unwrap().output;
     assert!(none.events.is_empty());
     assert_eq!(none.cursor, None);
+}
+
+#[test]
+fn trigger_events_count_against_the_output_cap() {
+    let p = plugin("interval_trigger").with_limits(plinth::Limits { max_output: 64, ..plinth::Limits::default() }).unwrap();
+    let ctx = ctx_with(json!({"interval_ms": 1, "max_events": 100}), json!({"now_ms": 1000}));
+    let err = p.poll_trigger("interval", &ctx, Some("0")).unwrap_err();
+    assert!(matches!(err, InvokeError::OutputTooLarge { limit: 64, .. }), "{err:?}");
+}
+
+#[test]
+fn interval_trigger_survives_a_cursor_at_the_end_of_time() {
+    let p = plugin("interval_trigger");
+    let err = p.poll_trigger("interval", &CallContext::default(), Some(&u64::MAX.to_string())).unwrap_err();
+    assert!(matches!(err, InvokeError::Guest(PluginError::InvalidInput(_))), "{err:?}");
 }
 
 #[test]
@@ -143,7 +158,7 @@ fn chat_listener_normalizes_a_message() {
     let out = p.handle_message("chat", &ctx, &msg).unwrap().output;
     assert_eq!(out.dispatches.len(), 1);
     assert_eq!(out.dispatches[0].event, "message.created");
-    assert_eq!(out.dispatches[0].payload.to_value(), json!({"channel": "C1", "user": "U1", "text": "hello", "ts": "1.0"}));
+    assert_eq!(out.dispatches[0].payload.to_value().unwrap(), json!({"channel": "C1", "user": "U1", "text": "hello", "ts": "1.0"}));
     assert!(out.reply.is_none());
 }
 
@@ -161,4 +176,14 @@ fn chat_listener_refuses_bad_signatures() {
     // No secret configured: the plugin's own (non-retryable) failure.
     let err = p.handle_message("chat", &CallContext::default(), &forged).unwrap_err();
     assert!(matches!(err, InvokeError::Guest(PluginError::Failed { retryable: false, .. })), "{err:?}");
+}
+
+#[test]
+fn one_sdk_component_can_export_several_kinds() {
+    let p = plugin("multi_kind");
+    assert_eq!(p.kinds(), [Kind::Node, Kind::Tool]);
+    let node = p.run_node("upper", &CallContext::default(), r#"{"text":"ab"}"#).unwrap();
+    let tool = p.call_tool("upper", &CallContext::default(), r#"{"text":"ab"}"#).unwrap();
+    assert_eq!(node.output.as_str(), r#"{"text":"AB"}"#);
+    assert_eq!(tool.output.as_str(), node.output.as_str());
 }

@@ -1,7 +1,8 @@
 //! `cargo xtask <command>`: the repository's automation.
 //!
 //! - `build-guests` — builds every guest in `guests/` for wasm32 (release) and writes each to
-//!   `target/guests/<name>.wasm`, printing sizes. Installs the wasm targets if missing.
+//!   `target/guests/<name>.wasm`, printing sizes; assembles `guests/legacy/wat/NAME.wat` to
+//!   `target/guests/legacy_NAME.wasm`. Installs the wasm targets if missing.
 //! - `demo` — builds the guests, then runs each sample through the host (release build),
 //!   printing input, output, fuel and latency.
 //! - `test` — `build-guests`, then `cargo test --workspace`.
@@ -121,6 +122,21 @@ fn build_guests() -> anyhow::Result<Vec<PathBuf>> {
             std::fs::copy(&src, &dst).with_context(|| format!("cannot copy {}", src.display()))?;
             written.push(dst);
         }
+    }
+    // Hand-written legacy core modules: guests/legacy/wat/NAME.wat -> legacy_NAME.wasm.
+    let wat_dir = guests.join("legacy/wat");
+    let mut wats: Vec<PathBuf> = std::fs::read_dir(&wat_dir)
+        .with_context(|| format!("cannot list {}", wat_dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wat"))
+        .collect();
+    wats.sort();
+    for src in wats {
+        let bytes = wat::parse_file(&src).with_context(|| format!("cannot assemble {}", src.display()))?;
+        let stem = src.file_stem().unwrap().to_string_lossy();
+        let dst = out_dir.join(format!("legacy_{stem}.wasm"));
+        std::fs::write(&dst, bytes)?;
+        written.push(dst);
     }
     println!("guests in {}:", out_dir.display());
     for p in &written {

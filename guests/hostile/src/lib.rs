@@ -22,7 +22,8 @@ const TOOLS: &[(&str, &str)] = &[
     ("bad-json", "Returns text that is not JSON."),
     ("read-file", "Tries to read a host file."),
     ("read-env", "Tries to read environment variables."),
-    ("open-socket", "Tries to open a TCP connection and resolve a name."),
+    ("open-socket", "Tries TCP to 127.0.0.1:`port`, UDP, and resolving localhost."),
+    ("deep-json", "Returns valid JSON nested `depth` levels deep (default 1000)."),
     ("counter", "Increments a global counter and returns it."),
     ("log-flood", "Writes `mib` MiB to stdout and host.log (default 4)."),
 ];
@@ -122,11 +123,12 @@ impl Guest for Hostile {
                 ))
             }
             "open-socket" => {
-                let tcp = match std::net::TcpStream::connect("127.0.0.1:9") {
+                let port = arg_u64(&args, "port", 9);
+                let tcp = match std::net::TcpStream::connect(("127.0.0.1", port as u16)) {
                     Ok(_) => "connected".to_string(),
                     Err(e) => format!("error: {e}"),
                 };
-                let dns = match std::net::ToSocketAddrs::to_socket_addrs("example.com:80") {
+                let dns = match std::net::ToSocketAddrs::to_socket_addrs("localhost:80") {
                     Ok(a) => format!("resolved {} addresses", a.count()),
                     Err(e) => format!("error: {e}"),
                 };
@@ -135,6 +137,10 @@ impl Guest for Hostile {
                     Err(e) => format!("error: {e}"),
                 };
                 Ok(format!("{{\"tcp\":{},\"dns\":{},\"udp\":{}}}", quote(&tcp), quote(&dns), quote(&udp)))
+            }
+            "deep-json" => {
+                let depth = arg_u64(&args, "depth", 1000) as usize;
+                Ok(format!("{}{}", "[".repeat(depth), "]".repeat(depth)))
             }
             "counter" => Ok((CALLS.fetch_add(1, Ordering::SeqCst) + 1).to_string()),
             "log-flood" => {

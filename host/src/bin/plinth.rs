@@ -3,7 +3,8 @@
 //! Exit codes (stable, documented in the README):
 //! 0 success · 1 host error (unreadable file, bad flag value) · 2 usage ·
 //! 3 the plugin returned an error · 4 a limit was hit (fuel, deadline, memory, stack, output) ·
-//! 5 the plugin trapped or returned invalid output · 6 invalid or incompatible component ·
+//! 5 the plugin trapped, returned invalid output or broke the legacy ABI ·
+//! 6 invalid or incompatible component or module ·
 //! 7 runtime busy.
 
 use std::path::PathBuf;
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
-use plinth::{CallContext, InboundMessage, InvokeError, Json, Kind, Limits, LoadError, Plugin, Runtime, RuntimeConfig};
+use plinth::{CallContext, Format, InboundMessage, InvokeError, Json, Kind, Limits, LoadError, Plugin, Runtime, RuntimeConfig};
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -116,24 +117,29 @@ impl From<anyhow::Error> for Failure {
 
 impl From<LoadError> for Failure {
     fn from(e: LoadError) -> Self {
-        let code = match e {
+        let code = match &e {
             LoadError::Io { .. } | LoadError::Runtime(_) | LoadError::Limits(_) => 1,
+            // The plugin failed while listing what it provides: exit as that call failed.
+            LoadError::Listing { source, .. } => invoke_exit_code(source),
             _ => 6,
         };
         Failure { code, error: e.into() }
     }
 }
 
+fn invoke_exit_code(e: &InvokeError) -> u8 {
+    match e {
+        InvokeError::Guest(_) => 3,
+        e if e.is_limit() => 4,
+        InvokeError::Trap { .. } | InvokeError::InvalidOutput { .. } | InvokeError::AbiViolation { .. } => 5,
+        InvokeError::Busy { .. } => 7,
+        _ => 1,
+    }
+}
+
 impl From<InvokeError> for Failure {
     fn from(e: InvokeError) -> Self {
-        let code = match &e {
-            InvokeError::Guest(_) => 3,
-            e if e.is_limit() => 4,
-            InvokeError::Trap { .. } | InvokeError::InvalidOutput { .. } => 5,
-            InvokeError::Busy { .. } => 7,
-            _ => 1,
-        };
-        Failure { code, error: e.into() }
+        Failure { code: invoke_exit_code(&e), error: e.into() }
     }
 }
 
@@ -177,6 +183,7 @@ fn inspect(file: &PathBuf, as_json: bool, cache: &CacheArgs) -> Result<(), Failu
     if as_json {
         let v = json!({
             "name": plugin.name(),
+            "format": plugin.format(),
             "api_version": plugin.api_version(),
             "sha256": plugin.sha256(),
             "kinds": plugin.kinds(),
@@ -186,7 +193,10 @@ fn inspect(file: &PathBuf, as_json: bool, cache: &CacheArgs) -> Result<(), Failu
         return Ok(());
     }
     println!("{}", file.display());
-    println!("  api:    plinth:plugin@{}", plugin.api_version());
+    match plugin.format() {
+        Format::Component => println!("  api:    plinth:plugin@{}", plugin.api_version()),
+        Format::LegacyModule => println!("  api:    legacy core module (alloc/dealloc/handle JSON ABI)"),
+    }
     println!("  sha256: {}", plugin.sha256());
     println!("  kinds:  {}", plugin.kinds().iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "));
     for kind in plugin.kinds() {
@@ -220,6 +230,10 @@ fn invoke(args: InvokeArgs) -> Result<(), Failure> {
             }
         },
     };
+    if !plugin.kinds().contains(&kind) {
+        let provides = plugin.kinds().iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ");
+        return Err(anyhow!("the plugin provides no {kind}s (it provides: {provides})").into());
+    }
     let name = match args.name.clone() {
         Some(n) => n,
         None => match plugin.specs().of(kind) {
@@ -240,38 +254,41 @@ fn invoke(args: InvokeArgs) -> Result<(), Failure> {
         ctx.data = parse_json("data", d)?;
     }
 
+    // The guest's JSON is printed verbatim (key order, number spelling), spliced into the
+    // trigger/listener envelopes without a round trip through `serde_json::Value`.
+    let str_json = |s: &str| Value::from(s).to_string();
     let (output, fuel, wall) = match kind {
         Kind::Node => {
             let out = plugin.run_node(&name, &ctx, &params)?;
-            (out.output.to_value(), out.fuel_used, out.wall)
+            (out.output.as_str().to_string(), out.fuel_used, out.wall)
         }
         Kind::Tool => {
             let out = plugin.call_tool(&name, &ctx, &params)?;
-            (out.output.to_value(), out.fuel_used, out.wall)
+            (out.output.as_str().to_string(), out.fuel_used, out.wall)
         }
         Kind::Trigger => {
             let out = plugin.poll_trigger(&name, &ctx, args.cursor.as_deref())?;
             let r = out.output;
-            let v = json!({
-                "events": r.events.iter().map(Json::to_value).collect::<Vec<_>>(),
-                "cursor": r.cursor,
-                "next_poll_ms": r.next_poll.map(|d| d.as_millis() as u64),
-            });
+            let events = r.events.iter().map(Json::as_str).collect::<Vec<_>>().join(",");
+            let cursor = r.cursor.as_deref().map_or("null".to_string(), str_json);
+            let next = r.next_poll.map_or("null".to_string(), |d| d.as_millis().to_string());
+            let v = format!(r#"{{"events":[{events}],"cursor":{cursor},"next_poll_ms":{next}}}"#);
             (v, out.fuel_used, out.wall)
         }
         Kind::Listener => {
             let message = inbound_message(&params)?;
             let out = plugin.handle_message(&name, &ctx, &message)?;
             let r = out.output;
-            let v = json!({
-                "dispatches": r.dispatches.iter().map(|d| json!({"event": d.event, "payload": d.payload.to_value()})).collect::<Vec<_>>(),
-                "reply": r.reply.map(|r| json!({
-                    "status": r.status,
-                    "headers": r.headers,
-                    "body": String::from_utf8_lossy(&r.body),
-                })),
+            let dispatches = r
+                .dispatches
+                .iter()
+                .map(|d| format!(r#"{{"event":{},"payload":{}}}"#, str_json(&d.event), d.payload.as_str()))
+                .collect::<Vec<_>>()
+                .join(",");
+            let reply = r.reply.map_or("null".to_string(), |r| {
+                json!({"status": r.status, "headers": r.headers, "body": String::from_utf8_lossy(&r.body)}).to_string()
             });
-            (v, out.fuel_used, out.wall)
+            (format!(r#"{{"dispatches":[{dispatches}],"reply":{reply}}}"#), out.fuel_used, out.wall)
         }
     };
     println!("{output}");

@@ -49,8 +49,12 @@ impl Pollable for Sleep {
 }
 
 fn sleep(mut store: StoreContextMut<'_, CallState>, asked: Duration) -> wasmtime::Result<(Resource<DynPollable>,)> {
-    let left = store.data().deadline.saturating_duration_since(Instant::now()) + SLACK;
-    let wake = tokio::time::Instant::now() + asked.min(left);
+    let left = match store.data().deadline {
+        Some(deadline) => deadline.saturating_duration_since(Instant::now()) + SLACK,
+        None => asked,
+    };
+    let now = tokio::time::Instant::now();
+    let wake = now.checked_add(asked.min(left)).unwrap_or(now + SLACK);
     let table = store.data_mut().table();
     let timer = table.push(Sleep(wake))?;
     Ok((wasmtime_wasi::p2::subscribe(table, timer)?,))

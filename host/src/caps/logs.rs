@@ -17,6 +17,9 @@ use crate::types::{Level, LogLine, LogSource, Logs};
 /// Longest partial stdout/stderr line kept before it is flushed as a line of its own.
 const MAX_LINE: usize = 8 << 10;
 
+/// What each line costs on top of its text, so a flood of empty lines is bounded too.
+const LINE_OVERHEAD: usize = 32;
+
 #[derive(Default)]
 struct Inner {
     logs: Logs,
@@ -97,15 +100,20 @@ impl Inner {
         if self.logs.truncated {
             return;
         }
-        if message.len() > self.left {
-            let mut cut = self.left;
+        if message.len() + LINE_OVERHEAD > self.left {
+            let mut cut = self.left.saturating_sub(LINE_OVERHEAD);
             while !message.is_char_boundary(cut) {
                 cut -= 1;
             }
             message.truncate(cut);
             self.logs.truncated = true;
+            self.left = 0;
+            if message.is_empty() {
+                return;
+            }
+        } else {
+            self.left -= message.len() + LINE_OVERHEAD;
         }
-        self.left -= message.len();
         self.logs.lines.push(LogLine { source, level, message });
     }
 
@@ -209,7 +217,7 @@ mod tests {
 
     #[test]
     fn splits_lines_and_flushes_the_rest() {
-        let sink = LogSink::new(1024);
+        let sink = LogSink::new(4 * (LINE_OVERHEAD + 8));
         sink.lock().write(LogSource::Stdout, b"one\ntw");
         sink.lock().write(LogSource::Stdout, b"o\nthree");
         sink.host(Level::Error, "boom".into());
@@ -221,7 +229,7 @@ mod tests {
 
     #[test]
     fn budget_truncates_and_marks() {
-        let sink = LogSink::new(10);
+        let sink = LogSink::new(10 + 2 * LINE_OVERHEAD);
         sink.host(Level::Info, "12345678".into());
         sink.host(Level::Info, "abcdef".into());
         sink.host(Level::Info, "never".into());
@@ -233,9 +241,20 @@ mod tests {
 
     #[test]
     fn truncation_respects_utf8() {
-        let sink = LogSink::new(3);
+        let sink = LogSink::new(3 + LINE_OVERHEAD);
         sink.host(Level::Info, "ééé".into());
         let logs = sink.take();
         assert_eq!(logs.lines[0].message, "é");
+    }
+
+    #[test]
+    fn empty_lines_are_charged_too() {
+        let sink = LogSink::new(100 * LINE_OVERHEAD);
+        for _ in 0..1_000_000 {
+            sink.host(Level::Info, String::new());
+        }
+        let logs = sink.take();
+        assert!(logs.truncated);
+        assert_eq!(logs.lines.len(), 100);
     }
 }

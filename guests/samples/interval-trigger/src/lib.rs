@@ -43,17 +43,20 @@ impl Trigger for IntervalTrigger {
             None => latest,
             Some(c) => {
                 let last: u64 = c.parse().map_err(|_| Error::invalid_input(format!("cursor `{c}` is not a tick time")))?;
-                last + interval
+                last.checked_add(interval).ok_or_else(|| Error::invalid_input(format!("cursor `{c}` is too large")))?
             }
         };
         let mut events = Vec::new();
         let mut t = first;
         while t <= latest && (events.len() as u64) < max {
             events.push(json!({"tick_ms": t, "seq": t / interval}));
-            t += interval;
+            match t.checked_add(interval) {
+                Some(next) => t = next,
+                None => break,
+            }
         }
         let last_emitted = events.last().and_then(|e| e["tick_ms"].as_u64());
-        let next_due = last_emitted.map_or(first, |l| l + interval);
+        let next_due = last_emitted.map_or(Some(first), |l| l.checked_add(interval)).unwrap_or(u64::MAX);
         Ok(Poll {
             events,
             cursor: last_emitted.map(|t| t.to_string()),
