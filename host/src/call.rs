@@ -2,12 +2,15 @@
 //! the export call, then the outcome or a classified error. This is the per-call path;
 //! everything that can be done once per load is done in [`crate::plugin`].
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::caps::grants::Capabilities;
+use crate::caps::http::HttpState;
 use crate::caps::logs::LogSink;
 use crate::error::{InvokeError, PluginError};
 use crate::legacy::{AbiViolation, OutputOverCap};
@@ -20,6 +23,10 @@ pub(crate) struct CallState {
     /// Built on the first WASI call only: plugins that never touch WASI (legacy modules,
     /// components that do not print) do not pay for a context.
     wasi: Option<WasiCtx>,
+    /// Built on the first `wasi:http` call (only plugins granted HTTP are linked to it).
+    http: Option<HttpState>,
+    caps: Arc<Capabilities>,
+    plugin: Arc<str>,
     table: ResourceTable,
     limiter: Limiter,
     pub(crate) logs: LogSink,
@@ -36,8 +43,16 @@ impl CallState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        let ctx = self.wasi.get_or_insert_with(|| crate::caps::wasi::deny_all(&self.logs));
+        let ctx = self.wasi.get_or_insert_with(|| crate::caps::wasi::context(&self.logs, &self.caps));
         WasiCtxView { ctx, table: &mut self.table }
+    }
+}
+
+impl wasmtime_wasi_http::WasiHttpView for CallState {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        let (caps, plugin, deadline, logs) = (&self.caps, &self.plugin, self.deadline, &self.logs);
+        let http = self.http.get_or_insert_with(|| HttpState::new(caps.clone(), plugin.clone(), deadline, logs.clone()));
+        wasmtime_wasi_http::WasiHttpCtxView { ctx: &mut http.ctx, table: &mut self.table, hooks: &mut http.policy }
     }
 }
 
@@ -55,6 +70,9 @@ pub(crate) fn run<R>(
     let logs = LogSink::new(limits.max_log);
     let state = CallState {
         wasi: None,
+        http: None,
+        caps: plugin.caps.clone(),
+        plugin: plugin.name.clone(),
         table: ResourceTable::new(),
         limiter: Limiter::new(limits.memory),
         logs: logs.clone(),

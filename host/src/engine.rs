@@ -10,6 +10,7 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::cache::CodeCache;
+use crate::caps::grants::Capabilities;
 use crate::call::CallState;
 use crate::error::LoadError;
 use crate::limits::{Limits, MAX_TABLE_ELEMENTS};
@@ -51,6 +52,16 @@ impl Default for RuntimeConfig {
     }
 }
 
+/// How to load one plugin.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Limits of its calls; `None` uses the runtime's default limits.
+    pub limits: Option<Limits>,
+    /// What it may use (the intersection of its asks and the operator's grants, see
+    /// [`Capabilities::resolve`]). Default: nothing.
+    pub capabilities: Capabilities,
+}
+
 /// Loads plugins and runs their calls. Cheap to clone; thread-safe.
 #[derive(Clone)]
 pub struct Runtime {
@@ -60,6 +71,8 @@ pub struct Runtime {
 pub(crate) struct RuntimeInner {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<CallState>,
+    /// `linker` plus `wasi:http`, for plugins granted outbound HTTP.
+    pub(crate) linker_http: Linker<CallState>,
     pub(crate) config: RuntimeConfig,
     pub(crate) cache: Option<CodeCache>,
     stop_ticker: Arc<AtomicBool>,
@@ -94,8 +107,10 @@ impl Runtime {
         }
         let engine = Engine::new(&engine_config(&config))
             .map_err(|e| LoadError::Runtime(format!("cannot create the wasm engine: {e:#}")))?;
-        let linker = crate::api::linker(&engine)
-            .map_err(|e| LoadError::Runtime(format!("cannot link host functions: {e:#}")))?;
+        let link = |http| {
+            crate::api::linker(&engine, http).map_err(|e| LoadError::Runtime(format!("cannot link host functions: {e:#}")))
+        };
+        let (linker, linker_http) = (link(false)?, link(true)?);
         let cache = match &config.cache_dir {
             Some(dir) => Some(CodeCache::open(dir, &engine).map_err(|e| {
                 LoadError::Runtime(format!("cannot open code cache {}: {e}", dir.display()))
@@ -106,7 +121,7 @@ impl Runtime {
         spawn_ticker(&engine, config.epoch_tick, stop_ticker.clone())
             .map_err(|e| LoadError::Runtime(format!("cannot start the epoch ticker thread: {e}")))?;
         Ok(Runtime {
-            inner: Arc::new(RuntimeInner { engine, linker, config, cache, stop_ticker }),
+            inner: Arc::new(RuntimeInner { engine, linker, linker_http, config, cache, stop_ticker }),
         })
     }
 
@@ -115,20 +130,33 @@ impl Runtime {
         &self.inner.config
     }
 
-    /// Loads a plugin from a file; the plugin's name is the file stem.
+    /// Loads a plugin from a file, with no capabilities and the runtime's default limits;
+    /// the plugin's name is the file stem.
     pub fn load_file(&self, path: impl AsRef<Path>) -> Result<Plugin, LoadError> {
+        self.load_file_with(path, &LoadOptions::default())
+    }
+
+    /// Loads a plugin from a file with `options`; the plugin's name is the file stem.
+    pub fn load_file_with(&self, path: impl AsRef<Path>, options: &LoadOptions) -> Result<Plugin, LoadError> {
         let path = path.as_ref();
         let bytes = std::fs::read(path)
             .map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        self.load(&name, &bytes)
+        self.load_with(&name, &bytes, options)
     }
 
-    /// Loads a plugin from component bytes: validates and compiles (or reads the code
-    /// cache), detects the plugin interfaces and API version, pre-instantiates, and asks the
-    /// plugin what it provides. Everything per-load happens here, once.
+    /// Loads a plugin from wasm bytes (a component, or a legacy core module), with no
+    /// capabilities and the runtime's default limits.
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Plugin, LoadError> {
-        Plugin::load(self.clone(), name, bytes)
+        self.load_with(name, bytes, &LoadOptions::default())
+    }
+
+    /// Loads a plugin from wasm bytes with `options`: validates and compiles (or reads the
+    /// code cache), detects the plugin interfaces and API version, checks its imports
+    /// against its capabilities, pre-instantiates, and asks the plugin what it provides.
+    /// Everything per-load happens here, once.
+    pub fn load_with(&self, name: &str, bytes: &[u8], options: &LoadOptions) -> Result<Plugin, LoadError> {
+        Plugin::load(self.clone(), name, bytes, options)
     }
 }
 

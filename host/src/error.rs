@@ -49,6 +49,15 @@ pub enum LoadError {
          (filesystem and sockets are denied unless granted)"
     )]
     UnsatisfiedImport { reason: String },
+    /// The component imports an interface that needs a capability it was not granted.
+    #[error(
+        "the component imports {interface}, which needs the `{capability}` capability: the \
+         plugin must ask for it and the operator must grant it (e.g. `--allow-http HOST`)"
+    )]
+    CapabilityNotGranted { interface: String, capability: &'static str },
+    /// A capability declaration cannot be used (bad pattern, path or directory).
+    #[error(transparent)]
+    Capability(#[from] crate::caps::grants::CapabilityError),
     /// The plugin trapped or failed while the host asked it what it provides.
     #[error("the plugin failed while listing its {kind}s: {source}")]
     Listing {

@@ -23,7 +23,7 @@
 mod api;
 pub mod cache;
 mod call;
-mod caps;
+pub mod caps;
 mod legacy;
 pub mod engine;
 pub mod error;
@@ -38,7 +38,8 @@ pub struct ReadmeDoctests;
 
 pub use api::SUPPORTED as SUPPORTED_API_VERSIONS;
 pub use cache::CacheStatus;
-pub use engine::{Runtime, RuntimeConfig};
+pub use caps::grants::{Asks, Capabilities, CapabilityError, CapabilityReport, EnvGrant, FsAsk, FsGrant, FsMode, Grants, HostPattern, Stdio};
+pub use engine::{LoadOptions, Runtime, RuntimeConfig};
 pub use error::{InvokeError, LimitsError, LoadError, PluginError};
 pub use limits::Limits;
 pub use plugin::{Format, LEGACY_API, Plugin};

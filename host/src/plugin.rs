@@ -15,7 +15,8 @@ use wasmtime::{Module, Store};
 use crate::api::{self, Exports};
 use crate::cache::CacheStatus;
 use crate::call::{self, CallState, OutputBudget};
-use crate::engine::Runtime;
+use crate::caps::grants::Capabilities;
+use crate::engine::{LoadOptions, Runtime};
 use crate::error::{InvokeError, LimitsError, LoadError, PluginError};
 use crate::legacy::{self, LegacyModule};
 use crate::limits::Limits;
@@ -44,7 +45,9 @@ pub struct Plugin {
 
 pub(crate) struct Loaded {
     pub(crate) runtime: Runtime,
-    pub(crate) name: String,
+    pub(crate) name: Arc<str>,
+    pub(crate) caps: Arc<Capabilities>,
+    imports: Vec<String>,
     backend: Backend,
     api_version: &'static str,
     kinds: Vec<Kind>,
@@ -61,15 +64,27 @@ enum Backend {
 type Call<R> = wasmtime::Result<Result<R, PluginError>>;
 
 impl Plugin {
-    pub(crate) fn load(runtime: Runtime, name: &str, bytes: &[u8]) -> Result<Plugin, LoadError> {
+    pub(crate) fn load(runtime: Runtime, name: &str, bytes: &[u8], options: &LoadOptions) -> Result<Plugin, LoadError> {
+        let limits = options.limits.unwrap_or(runtime.inner.config.default_limits);
+        limits.validate(runtime.inner.config.max_memory)?;
         let sha256: [u8; 32] = Sha256::digest(bytes).into();
+        let caps = Arc::new(options.capabilities.clone());
         let loaded = match check_header(bytes)? {
-            Format::Component => load_component(&runtime, name, bytes, sha256)?,
-            Format::LegacyModule => load_legacy(&runtime, name, bytes, sha256)?,
+            Format::Component => load_component(&runtime, name, bytes, sha256, caps)?,
+            Format::LegacyModule => load_legacy(&runtime, name, bytes, sha256, caps)?,
         };
         tracing::info!(plugin = name, api = loaded.api_version, kinds = ?loaded.kinds, cache = ?loaded.cache, "plugin loaded");
-        let limits = runtime.inner.config.default_limits;
         Ok(Plugin { inner: Arc::new(loaded), limits })
+    }
+
+    /// What the plugin may use.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.inner.caps
+    }
+
+    /// The interfaces the component imports (empty for legacy modules).
+    pub fn imports(&self) -> &[String] {
+        &self.inner.imports
     }
 
     /// The plugin's name (the file stem, or the name given to [`Runtime::load`]). A legacy
@@ -157,7 +172,7 @@ impl Plugin {
     }
 
     fn run_legacy(&self, module: &LegacyModule, name: &str, ctx: &CallContext, params: &str) -> Result<Outcome<Json>, InvokeError> {
-        if name != self.inner.name {
+        if name != &*self.inner.name {
             return Err(InvokeError::Guest(PluginError::NotFound(format!(
                 "this legacy module provides one node, `{}`, not `{name}`",
                 self.inner.name
@@ -231,7 +246,7 @@ impl Plugin {
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Plugin")
-            .field("name", &self.inner.name)
+            .field("name", &&*self.inner.name)
             .field("format", &self.format())
             .field("api_version", &self.inner.api_version)
             .field("kinds", &self.inner.kinds)
@@ -274,7 +289,7 @@ fn compile<T>(
     Ok((code, CacheStatus::Compiled))
 }
 
-fn load_component(runtime: &Runtime, name: &str, bytes: &[u8], sha256: [u8; 32]) -> Result<Loaded, LoadError> {
+fn load_component(runtime: &Runtime, name: &str, bytes: &[u8], sha256: [u8; 32], caps: Arc<Capabilities>) -> Result<Loaded, LoadError> {
     let rt = &runtime.inner;
     let engine = &rt.engine;
     let (component, cache) = compile(
@@ -287,8 +302,15 @@ fn load_component(runtime: &Runtime, name: &str, bytes: &[u8], sha256: [u8; 32])
         Component::serialize,
     )?;
     let (kinds, api_version) = detect(&component, engine)?;
-    let pre = rt
-        .linker
+    let imports: Vec<String> = component.component_type().imports(engine).map(|(n, _)| n.to_string()).collect();
+    // Link-time enforcement: HTTP is linked only for plugins granted it.
+    if let Some(http) = imports.iter().find(|i| i.starts_with("wasi:http/")) {
+        if !caps.has_http() {
+            return Err(LoadError::CapabilityNotGranted { interface: http.clone(), capability: "http" });
+        }
+    }
+    let linker = if caps.has_http() { &rt.linker_http } else { &rt.linker };
+    let pre = linker
         .instantiate_pre(&component)
         .map_err(|e| LoadError::UnsatisfiedImport { reason: format!("{e:#}") })?;
     let exports = match api_version {
@@ -299,7 +321,9 @@ fn load_component(runtime: &Runtime, name: &str, bytes: &[u8], sha256: [u8; 32])
     };
     let mut loaded = Loaded {
         runtime: runtime.clone(),
-        name: name.to_string(),
+        name: name.into(),
+        caps,
+        imports,
         backend: Backend::Component { pre, exports },
         api_version,
         kinds,
@@ -330,7 +354,7 @@ fn load_component(runtime: &Runtime, name: &str, bytes: &[u8], sha256: [u8; 32])
     Ok(loaded)
 }
 
-fn load_legacy(runtime: &Runtime, name: &str, bytes: &[u8], sha256: [u8; 32]) -> Result<Loaded, LoadError> {
+fn load_legacy(runtime: &Runtime, name: &str, bytes: &[u8], sha256: [u8; 32], caps: Arc<Capabilities>) -> Result<Loaded, LoadError> {
     let engine = &runtime.inner.engine;
     let (module, cache) = compile(
         runtime,
@@ -348,9 +372,14 @@ fn load_legacy(runtime: &Runtime, name: &str, bytes: &[u8], sha256: [u8; 32]) ->
         output_schema: None,
         platform: None,
     };
+    if *caps != Capabilities::none() {
+        tracing::warn!(plugin = name, "capabilities given to a legacy module are ignored: it has no imports");
+    }
     Ok(Loaded {
         runtime: runtime.clone(),
-        name: name.to_string(),
+        name: name.into(),
+        caps,
+        imports: Vec::new(),
         backend: Backend::Legacy(legacy),
         api_version: LEGACY_API,
         kinds: vec![Kind::Node],

@@ -196,3 +196,33 @@ fn params_file_and_header_lists() {
     assert_ne!(out.status.code(), Some(0));
     assert!(text(&out.stderr).contains("provides no nodes"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn capability_flags_grant_exactly_what_they_name() {
+    let home = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("in.txt"), "granted").unwrap();
+    let probe = guest("caps_probe");
+    let probe = probe.to_str().unwrap();
+    let fs = format!("{}:/data:ro", data.path().display());
+
+    let out = plinth(&home, &["invoke", probe, "--name", "read", "--params", r#"{"path":"/data/in.txt"}"#]);
+    assert!(text(&out.stdout).contains(r#""error""#), "readable without a grant: {}", text(&out.stdout));
+    let out = plinth(&home, &["invoke", probe, "--name", "read", "--allow-fs", &fs, "--params", r#"{"path":"/data/in.txt"}"#]);
+    assert_eq!(text(&out.stdout).trim(), r#"{"ok":"granted"}"#, "{}", text(&out.stderr));
+    let out = plinth(&home, &["invoke", probe, "--name", "env", "--allow-env", "TOKEN=t0k", "--params", r#"{"name":"TOKEN"}"#]);
+    assert!(text(&out.stdout).contains(r#""value":"t0k""#), "{}", text(&out.stdout));
+
+    // HTTP: refused at load without a grant; inspect shows the grant with one.
+    let http = guest("http_probe");
+    let out = plinth(&home, &["invoke", http.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("wasi:http"), "{}", text(&out.stderr));
+    let out = plinth(&home, &["inspect", http.to_str().unwrap(), "--allow-http", "api.example.com"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("http [api.example.com]"), "{}", text(&out.stdout));
+
+    let out = plinth(&home, &["invoke", probe, "--allow-fs", "no-guest-path"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("HOST:GUEST"), "{}", text(&out.stderr));
+}

@@ -23,12 +23,17 @@ pub(crate) enum Exports {
     V0_1_0(v0_1_0::Exports),
 }
 
-/// The linker every plugin is pre-instantiated against: the host interface of every
-/// supported version plus deny-all WASI.
-pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<CallState>> {
+/// The linker plugins are pre-instantiated against: the host interface of every supported
+/// version plus WASI (whose context grants only what the plugin was granted), and
+/// `wasi:http` only when `http` is set — a plugin without an HTTP grant is linked without
+/// it, so a component importing it fails at load, not mid-workflow.
+pub(crate) fn linker(engine: &Engine, http: bool) -> wasmtime::Result<Linker<CallState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     crate::caps::clocks::bound_sleeps(&mut linker)?;
+    if http {
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
+    }
     v0_1_0::add_to_linker(&mut linker)?;
     Ok(linker)
 }

@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
-use plinth::{CallContext, Format, InboundMessage, InvokeError, Json, Kind, Limits, LoadError, Plugin, Runtime, RuntimeConfig};
+use plinth::{
+    Asks, CallContext, Capabilities, EnvGrant, Format, FsAsk, FsGrant, FsMode, Grants, HostPattern, InboundMessage, InvokeError,
+    Json, Kind, Limits, LoadError, LoadOptions, Plugin, Runtime, RuntimeConfig, Stdio,
+};
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -33,10 +36,71 @@ enum Command {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
+        caps: CapArgs,
+        #[command(flatten)]
         cache: CacheArgs,
     },
     /// Call a plugin once and print its output JSON on stdout (logs, fuel and time on stderr).
     Invoke(InvokeArgs),
+}
+
+/// Capabilities for a bare `.wasm`: each flag is both the plugin's ask and the operator's
+/// grant. Without flags the plugin gets nothing.
+#[derive(Args, Default)]
+struct CapArgs {
+    /// Grant a host directory at a guest path: HOST:GUEST[:ro|rw] (default ro). Repeatable.
+    #[arg(long, value_name = "HOST:GUEST[:ro|rw]")]
+    allow_fs: Vec<String>,
+    /// Grant an environment variable: NAME (value from this process) or NAME=VALUE. Repeatable.
+    #[arg(long, value_name = "NAME[=VALUE]")]
+    allow_env: Vec<String>,
+    /// Grant outbound HTTP(S) to a host: api.example.com, *.example.com, 127.0.0.1:8080,
+    /// host:* (any port). Without a port only 80/443. Repeatable.
+    #[arg(long, value_name = "HOST")]
+    allow_http: Vec<String>,
+    /// Discard the guest's stdout/stderr instead of keeping them in the logs.
+    #[arg(long)]
+    drop_stdio: bool,
+}
+
+impl CapArgs {
+    fn capabilities(&self) -> anyhow::Result<Capabilities> {
+        let mut asks = Asks::default();
+        let mut grants = Grants::default();
+        for spec in &self.allow_fs {
+            let (rest, mode) = match spec.rsplit_once(':') {
+                Some((rest, "ro")) => (rest, FsMode::Ro),
+                Some((rest, "rw")) => (rest, FsMode::Rw),
+                _ => (spec.as_str(), FsMode::Ro),
+            };
+            let (host, guest) = rest
+                .rsplit_once(':')
+                .ok_or_else(|| anyhow!("--allow-fs {spec}: expected HOST:GUEST[:ro|rw], e.g. ./data:/data:ro"))?;
+            asks.fs.push(FsAsk { guest: guest.to_string(), mode });
+            grants.fs.push(FsGrant { guest: guest.to_string(), host: host.into(), mode });
+        }
+        for spec in &self.allow_env {
+            let (name, value) = match spec.split_once('=') {
+                Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                None => (spec.clone(), None),
+            };
+            asks.env.push(name.clone());
+            grants.env.push(EnvGrant { name, value });
+        }
+        for spec in &self.allow_http {
+            let pattern = HostPattern::parse(spec)?;
+            asks.http.push(pattern.clone());
+            grants.http.push(pattern);
+        }
+        if self.drop_stdio {
+            asks.stdio = Stdio::Drop;
+        }
+        let caps = Capabilities::resolve(&asks, &grants)?;
+        for line in &caps.report.not_granted {
+            eprintln!("warning: not available: {line}");
+        }
+        Ok(caps)
+    }
 }
 
 #[derive(Args)]
@@ -87,6 +151,8 @@ struct InvokeArgs {
     /// Output cap in bytes; K, M and G suffixes are binary (default 16M).
     #[arg(long, value_parser = parse_bytes)]
     max_output: Option<u64>,
+    #[command(flatten)]
+    caps: CapArgs,
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -159,7 +225,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Inspect { file, json, cache } => inspect(&file, json, &cache),
+        Command::Inspect { file, json, caps, cache } => inspect(&file, json, &caps, &cache),
         Command::Invoke(args) => invoke(args),
     }
 }
@@ -178,8 +244,13 @@ fn plinth_home() -> Option<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".plinth")))
 }
 
-fn inspect(file: &PathBuf, as_json: bool, cache: &CacheArgs) -> Result<(), Failure> {
-    let plugin = runtime(cache)?.load_file(file)?;
+fn load(file: &PathBuf, caps: &CapArgs, cache: &CacheArgs) -> Result<Plugin, Failure> {
+    let options = LoadOptions { capabilities: caps.capabilities()?, ..LoadOptions::default() };
+    Ok(runtime(cache)?.load_file_with(file, &options)?)
+}
+
+fn inspect(file: &PathBuf, as_json: bool, caps: &CapArgs, cache: &CacheArgs) -> Result<(), Failure> {
+    let plugin = load(file, caps, cache)?;
     if as_json {
         let v = json!({
             "name": plugin.name(),
@@ -188,6 +259,8 @@ fn inspect(file: &PathBuf, as_json: bool, cache: &CacheArgs) -> Result<(), Failu
             "sha256": plugin.sha256(),
             "kinds": plugin.kinds(),
             "specs": plugin.specs(),
+            "imports": plugin.imports(),
+            "capabilities": plugin.capabilities(),
         });
         println!("{}", serde_json::to_string_pretty(&v).expect("serializable"));
         return Ok(());
@@ -199,6 +272,24 @@ fn inspect(file: &PathBuf, as_json: bool, cache: &CacheArgs) -> Result<(), Failu
     }
     println!("  sha256: {}", plugin.sha256());
     println!("  kinds:  {}", plugin.kinds().iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "));
+    let imports: Vec<&str> = plugin.imports().iter().map(String::as_str).filter(|i| !i.starts_with("plinth:")).collect();
+    if !imports.is_empty() {
+        println!("  imports: {}", imports.join(", "));
+    }
+    let c = plugin.capabilities();
+    let fs: Vec<String> = c.fs.iter().map(|p| format!("{} -> {} ({:?})", p.guest, p.host.display(), p.mode)).collect();
+    let env: Vec<&str> = c.env.iter().map(|(k, _)| k.as_str()).collect();
+    let http: Vec<String> = c.http_granted.iter().map(|h| h.to_string()).collect();
+    println!(
+        "  capabilities: fs [{}], env [{}], http [{}]{}",
+        fs.join(", "),
+        env.join(", "),
+        http.join(", "),
+        if c.stdio == Stdio::Drop { ", stdio dropped" } else { "" }
+    );
+    for line in &c.report.not_granted {
+        println!("  asked but not granted: {line}");
+    }
     for kind in plugin.kinds() {
         for spec in plugin.specs().of(*kind) {
             let platform = spec.platform.as_ref().map(|p| format!(" [{p}]")).unwrap_or_default();
@@ -219,7 +310,7 @@ fn parse_json(what: &str, text: &str) -> Result<Json, Failure> {
 }
 
 fn invoke(args: InvokeArgs) -> Result<(), Failure> {
-    let plugin = runtime(&args.cache)?.load_file(&args.file)?;
+    let plugin = load(&args.file, &args.caps, &args.cache)?;
     let kind = match args.kind {
         Some(k) => k,
         None => match plugin.kinds() {

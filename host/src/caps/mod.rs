@@ -1,7 +1,10 @@
 //! What a call may touch. The base is deny-all: a WASI context with nothing granted and
-//! stdout/stderr captured into the call's bounded log. Grants (fs, env, http) will each get
-//! their own module here that adds only what the operator granted.
+//! stdout/stderr captured into the call's bounded log. The plugin asks, the operator grants
+//! ([`grants`]); the WASI context ([`wasi`]) and outbound HTTP ([`http`]) then add only the
+//! intersection.
 
 pub(crate) mod clocks;
+pub mod grants;
+pub(crate) mod http;
 pub(crate) mod logs;
 pub(crate) mod wasi;
