@@ -15,7 +15,7 @@ use crate::caps::logs::LogSink;
 use crate::error::{InvokeError, PluginError};
 use crate::legacy::{AbiViolation, OutputOverCap};
 use crate::limits::{Limiter, Limits, MemoryLimitHit};
-use crate::plugin::Loaded;
+use crate::plugin::{Bound, Loaded};
 use crate::types::{Json, Level, LogSource, Logs, Outcome};
 
 /// The data of one call's store. Dropped with the store when the call ends.
@@ -59,15 +59,8 @@ impl wasmtime_wasi_http::WasiHttpView for CallState {
 /// How much of the guest's stderr a trap message quotes (Rust panics print there).
 const STDERR_IN_TRAP: usize = 600;
 
-/// Runs `f` (which instantiates the plugin and calls it) in a fresh store under `limits`.
-pub(crate) fn run<R>(
-    plugin: &Loaded,
-    limits: &Limits,
-    f: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<Result<R, PluginError>>,
-) -> Result<Outcome<R>, InvokeError> {
-    let start = Instant::now();
-    let runtime = &plugin.runtime.inner;
-    let logs = LogSink::new(limits.max_log);
+/// A fresh store for one call of `plugin` (not yet armed: see [`arm`]).
+pub(crate) fn new_store(plugin: &Loaded, limits: &Limits) -> Store<CallState> {
     let state = CallState {
         wasi: None,
         http: None,
@@ -75,21 +68,55 @@ pub(crate) fn run<R>(
         plugin: plugin.name.clone(),
         table: ResourceTable::new(),
         limiter: Limiter::new(limits.memory),
-        logs: logs.clone(),
-        deadline: start.checked_add(limits.timeout),
+        logs: LogSink::new(limits.max_log),
+        deadline: None,
     };
-    let mut store = Store::new(&runtime.engine, state);
+    let mut store = Store::new(&plugin.runtime.inner.engine, state);
     store.limiter(|s| &mut s.limiter);
-    // Fuel and deadline first: instantiation may run guest code, and a store with no fuel
-    // or no deadline traps at once.
-    store.set_fuel(limits.fuel).map_err(host)?;
-    let tick = runtime.config.epoch_tick.as_nanos().max(1);
+    store
+}
+
+/// Sets a store's caps for a call starting at `start`: fuel, epoch deadline, memory and log
+/// limits. Must run before any guest code (instantiation included): a store with no fuel or
+/// no deadline traps at once.
+pub(crate) fn arm(store: &mut Store<CallState>, plugin: &Loaded, limits: &Limits, start: Instant) -> wasmtime::Result<()> {
+    store.set_fuel(limits.fuel)?;
+    let tick = plugin.runtime.inner.config.epoch_tick.as_nanos().max(1);
     // wasmtime adds this to the current epoch, so keep far from overflow: 2^62 ticks is
     // still longer than any process lives.
     let ticks = u64::try_from(limits.timeout.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX).min(1 << 62) + 1;
     store.set_epoch_deadline(ticks);
+    let state = store.data_mut();
+    state.deadline = start.checked_add(limits.timeout);
+    state.limiter = Limiter::new(limits.memory);
+    state.logs.set_budget(limits.max_log);
+    Ok(())
+}
 
-    let result = f(&mut store);
+/// Runs `f` on an instance of `plugin` that no other call has touched — a pre-warmed one
+/// when ready, else one instantiated here — under `limits`.
+pub(crate) fn run<R>(
+    plugin: &Arc<Loaded>,
+    limits: &Limits,
+    f: impl FnOnce(&mut Store<CallState>, &Bound) -> wasmtime::Result<Result<R, PluginError>>,
+) -> Result<Outcome<R>, InvokeError> {
+    let start = Instant::now();
+    let runtime = &plugin.runtime.inner;
+    let (mut store, warm) = match plugin.warm.take(limits) {
+        Some((store, bound)) => {
+            runtime.warmer.request(plugin);
+            (store, Some(bound))
+        }
+        None => (new_store(plugin, limits), None),
+    };
+    arm(&mut store, plugin, limits, start).map_err(host)?;
+    let logs = store.data().logs.clone();
+
+    let prewarmed = warm.is_some();
+    let result = match warm {
+        Some(bound) => f(&mut store, &bound),
+        None => plugin.instantiate(&mut store).and_then(|bound| f(&mut store, &bound)),
+    };
     let fuel_used = limits.fuel - store.get_fuel().unwrap_or(0);
     let wall = start.elapsed();
 
@@ -105,7 +132,7 @@ pub(crate) fn run<R>(
         Ok(_) => tracing::debug!(plugin = %plugin.name, fuel_used, wall_us = wall.as_micros() as u64, "call finished"),
         Err(e) => tracing::debug!(plugin = %plugin.name, fuel_used, wall_us = wall.as_micros() as u64, error = %e, "call failed"),
     }
-    outcome.map(|output| Outcome { output, fuel_used, wall, logs })
+    outcome.map(|output| Outcome { output, fuel_used, wall, logs, prewarmed })
 }
 
 fn host(e: wasmtime::Error) -> InvokeError {

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use wasmtime::component::Linker;
@@ -15,6 +15,7 @@ use crate::call::CallState;
 use crate::error::LoadError;
 use crate::limits::{Limits, MAX_TABLE_ELEMENTS};
 use crate::plugin::Plugin;
+use crate::warm::Warmer;
 
 /// Settings of a [`Runtime`]. The pooling allocator is sized from these once, so they cannot
 /// change after the runtime is built.
@@ -37,6 +38,12 @@ pub struct RuntimeConfig {
     /// Maximum wasm stack per call, in bytes (deeper recursion traps). Default 512 KiB.
     /// Calls run on the caller's thread, which needs this much stack to spare.
     pub max_wasm_stack: usize,
+    /// Pre-warmed instances kept ready per plugin (default 2; 0 disables). Overridable per
+    /// plugin with [`LoadOptions::warm_instances`].
+    pub warm_instances: usize,
+    /// Cap on pre-warmed instances across all plugins; each holds a pool slot, so the
+    /// effective cap is also at most a quarter of `max_instances`. Default 16.
+    pub max_warm_instances: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -48,6 +55,8 @@ impl Default for RuntimeConfig {
             cache_dir: None,
             epoch_tick: Duration::from_millis(10),
             max_wasm_stack: 512 << 10,
+            warm_instances: 2,
+            max_warm_instances: 16,
         }
     }
 }
@@ -60,6 +69,8 @@ pub struct LoadOptions {
     /// What it may use (the intersection of its asks and the operator's grants, see
     /// [`Capabilities::resolve`]). Default: nothing.
     pub capabilities: Capabilities,
+    /// Pre-warmed instances to keep ready; `None` uses `RuntimeConfig::warm_instances`.
+    pub warm_instances: Option<usize>,
 }
 
 /// Loads plugins and runs their calls. Cheap to clone; thread-safe.
@@ -76,6 +87,15 @@ pub(crate) struct RuntimeInner {
     pub(crate) config: RuntimeConfig,
     pub(crate) cache: Option<CodeCache>,
     stop_ticker: Arc<AtomicBool>,
+    pub(crate) warmer: Warmer,
+    pub(crate) warm_total: Arc<AtomicUsize>,
+}
+
+impl RuntimeInner {
+    /// Effective runtime-wide cap on pre-warmed instances.
+    pub(crate) fn warm_cap(&self) -> usize {
+        self.config.max_warm_instances.min(self.config.max_instances as usize / 4)
+    }
 }
 
 impl Drop for RuntimeInner {
@@ -117,11 +137,21 @@ impl Runtime {
             })?),
             None => None,
         };
+        let warmer = Warmer::spawn().map_err(|e| LoadError::Runtime(format!("cannot start the pre-warm thread: {e}")))?;
         let stop_ticker = Arc::new(AtomicBool::new(false));
         spawn_ticker(&engine, config.epoch_tick, stop_ticker.clone())
             .map_err(|e| LoadError::Runtime(format!("cannot start the epoch ticker thread: {e}")))?;
         Ok(Runtime {
-            inner: Arc::new(RuntimeInner { engine, linker, linker_http, config, cache, stop_ticker }),
+            inner: Arc::new(RuntimeInner {
+                engine,
+                linker,
+                linker_http,
+                config,
+                cache,
+                stop_ticker,
+                warmer,
+                warm_total: Arc::new(AtomicUsize::new(0)),
+            }),
         })
     }
 

@@ -10,7 +10,7 @@
 //!
 //! Every number the guest hands back is checked before it is used.
 
-use wasmtime::{ExternType, InstancePre, Linker, Module, ModuleExport, Store, ValType};
+use wasmtime::{ExternType, InstancePre, Linker, Module, ModuleExport, Store, TypedFunc, ValType};
 
 use crate::call::CallState;
 use crate::error::LoadError;
@@ -103,39 +103,57 @@ impl LegacyModule {
         })
     }
 
-    /// One call: instantiate, write the envelope, `handle`, read and return the output bytes.
-    pub(crate) fn call(&self, store: &mut Store<CallState>, input: &[u8], max_output: usize) -> wasmtime::Result<Vec<u8>> {
+    /// Instantiates into `store` and looks up the ABI exports (checked at load).
+    pub(crate) fn instantiate(&self, store: &mut Store<CallState>) -> wasmtime::Result<Bound> {
         let inst = self.pre.instantiate(&mut *store)?;
         let memory = match inst.get_module_export(&mut *store, &self.memory) {
             Some(wasmtime::Extern::Memory(m)) => m,
             _ => wasmtime::bail!("legacy module lost its `memory` export (checked at load; host bug)"),
         };
-        let func = |store: &mut Store<CallState>, e: &ModuleExport| match inst.get_module_export(&mut *store, e) {
+        let mut func = |e: &ModuleExport| match inst.get_module_export(&mut *store, e) {
             Some(wasmtime::Extern::Func(f)) => Ok(f),
             _ => Err(wasmtime::format_err!("legacy module lost an export (checked at load; host bug)")),
         };
-        let alloc = func(store, &self.alloc)?.typed::<i32, i32>(&*store)?;
-        let handle = func(store, &self.handle)?.typed::<(i32, i32), i64>(&*store)?;
-        let dealloc = func(store, &self.dealloc)?.typed::<(i32, i32), ()>(&*store)?;
+        let (alloc, handle, dealloc) = (func(&self.alloc)?, func(&self.handle)?, func(&self.dealloc)?);
+        Ok(Bound {
+            memory,
+            alloc: alloc.typed(&*store)?,
+            handle: handle.typed(&*store)?,
+            dealloc: dealloc.typed(&*store)?,
+        })
+    }
+}
 
+/// One instance's ABI exports, ready to call.
+pub(crate) struct Bound {
+    memory: wasmtime::Memory,
+    alloc: TypedFunc<i32, i32>,
+    handle: TypedFunc<(i32, i32), i64>,
+    dealloc: TypedFunc<(i32, i32), ()>,
+}
+
+impl Bound {
+    /// One call: write the envelope, `handle`, read and return the output bytes.
+    pub(crate) fn call(&self, store: &mut Store<CallState>, input: &[u8], max_output: usize) -> wasmtime::Result<Vec<u8>> {
+        let memory = &self.memory;
         let len = i32::try_from(input.len())
             .map_err(|_| AbiViolation(format!("input of {} bytes does not fit the ABI's i32 length", input.len())))?;
-        let in_ptr = alloc.call(&mut *store, len)?;
-        check_range(store, &memory, "alloc returned", in_ptr as i64, input.len())?;
+        let in_ptr = self.alloc.call(&mut *store, len)?;
+        check_range(store, memory, "alloc returned", in_ptr as i64, input.len())?;
         memory.write(&mut *store, in_ptr as usize, input)?;
 
-        let packed = handle.call(&mut *store, (in_ptr, len))? as u64;
+        let packed = self.handle.call(&mut *store, (in_ptr, len))? as u64;
         let out_ptr = (packed >> 32) as u32 as i32;
         let out_len = packed as u32 as usize;
         if out_len > max_output {
             return Err(wasmtime::Error::new(OutputOverCap { size: out_len, limit: max_output }));
         }
-        check_range(store, &memory, "handle returned", out_ptr as i64, out_len)?;
+        check_range(store, memory, "handle returned", out_ptr as i64, out_len)?;
         let mut out = vec![0u8; out_len];
         memory.read(&*store, out_ptr as usize, &mut out)?;
 
-        release(store, &dealloc, in_ptr, len, "input");
-        release(store, &dealloc, out_ptr, out_len as i32, "output");
+        release(store, &self.dealloc, in_ptr, len, "input");
+        release(store, &self.dealloc, out_ptr, out_len as i32, "output");
         Ok(out)
     }
 }

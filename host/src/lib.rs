@@ -25,6 +25,7 @@ pub mod cache;
 mod call;
 pub mod caps;
 mod legacy;
+mod warm;
 pub mod engine;
 pub mod error;
 pub mod limits;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, Instance, InstancePre};
+use wasmtime::component::{Component, InstancePre};
 use wasmtime::{Module, Store};
 
 use crate::api::{self, Exports};
@@ -20,6 +20,7 @@ use crate::engine::{LoadOptions, Runtime};
 use crate::error::{InvokeError, LimitsError, LoadError, PluginError};
 use crate::legacy::{self, LegacyModule};
 use crate::limits::Limits;
+use crate::warm::WarmQueue;
 use crate::types::{CallContext, Dispatch, HandleResult, InboundMessage, Json, Kind, Outcome, PollResult, Spec, Specs};
 
 /// The `api_version()` of a legacy core module.
@@ -54,11 +55,43 @@ pub(crate) struct Loaded {
     specs: Specs,
     sha256: [u8; 32],
     cache: CacheStatus,
+    pub(crate) warm: WarmQueue,
 }
 
 enum Backend {
     Component { pre: InstancePre<CallState>, exports: Exports },
     Legacy(LegacyModule),
+}
+
+/// One instance with its exports looked up, ready to call.
+pub(crate) enum Bound {
+    Component(api::Bound),
+    Legacy(legacy::Bound),
+}
+
+impl Loaded {
+    /// Instantiates the plugin into `store` (already armed) and binds its exports.
+    pub(crate) fn instantiate(&self, store: &mut Store<CallState>) -> wasmtime::Result<Bound> {
+        match &self.backend {
+            Backend::Component { pre, exports } => {
+                let instance = pre.instantiate(&mut *store)?;
+                exports.bind(store, &instance).map(Bound::Component)
+            }
+            Backend::Legacy(module) => module.instantiate(store).map(Bound::Legacy),
+        }
+    }
+
+    /// Tops the pre-warm queue up (on the warmer thread).
+    pub(crate) fn refill_warm(&self) {
+        let rt = &self.runtime.inner;
+        self.warm.refill(rt.warm_cap(), || {
+            let limits = self.warm.limits;
+            let mut store = call::new_store(self, &limits);
+            call::arm(&mut store, self, &limits, std::time::Instant::now())?;
+            let bound = self.instantiate(&mut store)?;
+            Ok((store, bound))
+        });
+    }
 }
 
 type Call<R> = wasmtime::Result<Result<R, PluginError>>;
@@ -69,12 +102,21 @@ impl Plugin {
         limits.validate(runtime.inner.config.max_memory)?;
         let sha256: [u8; 32] = Sha256::digest(bytes).into();
         let caps = Arc::new(options.capabilities.clone());
+        let target = options.warm_instances.unwrap_or(runtime.inner.config.warm_instances);
+        let warm = WarmQueue::new(target, limits, runtime.inner.warm_total.clone());
         let loaded = match check_header(bytes)? {
-            Format::Component => load_component(&runtime, name, bytes, sha256, caps)?,
-            Format::LegacyModule => load_legacy(&runtime, name, bytes, sha256, caps)?,
+            Format::Component => load_component(&runtime, name, bytes, sha256, caps, warm)?,
+            Format::LegacyModule => load_legacy(&runtime, name, bytes, sha256, caps, warm)?,
         };
         tracing::info!(plugin = name, api = loaded.api_version, kinds = ?loaded.kinds, cache = ?loaded.cache, "plugin loaded");
-        Ok(Plugin { inner: Arc::new(loaded), limits })
+        let inner = Arc::new(loaded);
+        runtime.inner.warmer.request(&inner);
+        Ok(Plugin { inner, limits })
+    }
+
+    /// Pre-warmed instances ready right now (see [`LoadOptions::warm_instances`]).
+    pub fn warm_ready(&self) -> usize {
+        self.inner.warm.len()
     }
 
     /// What the plugin may use.
@@ -148,30 +190,27 @@ impl Plugin {
     }
 
     /// Runs a component export in a fresh instance.
-    fn component<R>(&self, f: impl FnOnce(&Exports, &mut Store<CallState>, &Instance) -> Call<R>) -> Result<Outcome<R>, InvokeError> {
-        match &self.inner.backend {
-            Backend::Component { pre, exports } => call::run(&self.inner, &self.limits, |store| {
-                let instance = pre.instantiate(&mut *store)?;
-                f(exports, store, &instance)
-            }),
-            Backend::Legacy(_) => Err(InvokeError::Host("legacy modules provide nodes only".into())),
-        }
+    fn component<R>(&self, f: impl FnOnce(&api::Bound, &mut Store<CallState>) -> Call<R>) -> Result<Outcome<R>, InvokeError> {
+        call::run(&self.inner, &self.limits, |store, bound| match bound {
+            Bound::Component(b) => f(b, store),
+            Bound::Legacy(_) => Err(wasmtime::format_err!("legacy modules provide nodes only (host bug)")),
+        })
     }
 
     /// Runs node `name` with `params` (JSON text).
     pub fn run_node(&self, name: &str, ctx: &CallContext, params: &str) -> Result<Outcome<Json>, InvokeError> {
         self.require(Kind::Node)?;
         check_input("params", params)?;
-        if let Backend::Legacy(module) = &self.inner.backend {
-            return self.run_legacy(module, name, ctx, params);
+        if let Backend::Legacy(_) = &self.inner.backend {
+            return self.run_legacy(name, ctx, params);
         }
-        let out = self.component(|x, store, inst| match x {
-            Exports::V0_1_0(x) => x.run_node(store, inst, name, ctx, params),
+        let out = self.component(|b, store| match b {
+            api::Bound::V0_1_0(b) => b.run_node(store, name, ctx, params),
         })?;
         self.json_outcome(out)
     }
 
-    fn run_legacy(&self, module: &LegacyModule, name: &str, ctx: &CallContext, params: &str) -> Result<Outcome<Json>, InvokeError> {
+    fn run_legacy(&self, name: &str, ctx: &CallContext, params: &str) -> Result<Outcome<Json>, InvokeError> {
         if name != &*self.inner.name {
             return Err(InvokeError::Guest(PluginError::NotFound(format!(
                 "this legacy module provides one node, `{}`, not `{name}`",
@@ -180,17 +219,20 @@ impl Plugin {
         }
         let input = legacy::envelope(ctx, params);
         let max_output = self.limits.max_output;
-        let out = call::run(&self.inner, &self.limits, |store| module.call(store, input.as_bytes(), max_output).map(Ok))?;
+        let out = call::run(&self.inner, &self.limits, |store, bound| match bound {
+            Bound::Legacy(b) => b.call(store, input.as_bytes(), max_output).map(Ok),
+            Bound::Component(_) => Err(wasmtime::format_err!("not a legacy module (host bug)")),
+        })?;
         let output = OutputBudget::new(max_output).json_bytes(out.output)?;
-        Ok(Outcome { output, fuel_used: out.fuel_used, wall: out.wall, logs: out.logs })
+        Ok(Outcome { output, fuel_used: out.fuel_used, wall: out.wall, logs: out.logs, prewarmed: out.prewarmed })
     }
 
     /// Calls tool `name` with `arguments` (a JSON object, as text).
     pub fn call_tool(&self, name: &str, ctx: &CallContext, arguments: &str) -> Result<Outcome<Json>, InvokeError> {
         self.require(Kind::Tool)?;
         check_input("arguments", arguments)?;
-        let out = self.component(|x, store, inst| match x {
-            Exports::V0_1_0(x) => x.call_tool(store, inst, name, ctx, arguments),
+        let out = self.component(|b, store| match b {
+            api::Bound::V0_1_0(b) => b.call_tool(store, name, ctx, arguments),
         })?;
         self.json_outcome(out)
     }
@@ -198,8 +240,8 @@ impl Plugin {
     /// Polls trigger `name`; `cursor` is what the previous poll returned.
     pub fn poll_trigger(&self, name: &str, ctx: &CallContext, cursor: Option<&str>) -> Result<Outcome<PollResult>, InvokeError> {
         self.require(Kind::Trigger)?;
-        let out = self.component(|x, store, inst| match x {
-            Exports::V0_1_0(x) => x.poll_trigger(store, inst, name, ctx, cursor),
+        let out = self.component(|b, store| match b {
+            api::Bound::V0_1_0(b) => b.poll_trigger(store, name, ctx, cursor),
         })?;
         let mut budget = OutputBudget::new(self.limits.max_output);
         let raw = out.output;
@@ -210,14 +252,14 @@ impl Plugin {
             cursor: raw.cursor,
             next_poll: raw.next_poll_ms.map(std::time::Duration::from_millis),
         };
-        Ok(Outcome { output, fuel_used: out.fuel_used, wall: out.wall, logs: out.logs })
+        Ok(Outcome { output, fuel_used: out.fuel_used, wall: out.wall, logs: out.logs, prewarmed: out.prewarmed })
     }
 
     /// Hands `message` to listener `name`.
     pub fn handle_message(&self, name: &str, ctx: &CallContext, message: &InboundMessage) -> Result<Outcome<HandleResult>, InvokeError> {
         self.require(Kind::Listener)?;
-        let out = self.component(|x, store, inst| match x {
-            Exports::V0_1_0(x) => x.handle_message(store, inst, name, ctx, message),
+        let out = self.component(|b, store| match b {
+            api::Bound::V0_1_0(b) => b.handle_message(store, name, ctx, message),
         })?;
         let mut budget = OutputBudget::new(self.limits.max_output);
         let raw = out.output;
@@ -234,12 +276,12 @@ impl Plugin {
             })
             .collect::<Result<_, InvokeError>>()?;
         let output = HandleResult { dispatches, reply: raw.reply };
-        Ok(Outcome { output, fuel_used: out.fuel_used, wall: out.wall, logs: out.logs })
+        Ok(Outcome { output, fuel_used: out.fuel_used, wall: out.wall, logs: out.logs, prewarmed: out.prewarmed })
     }
 
     fn json_outcome(&self, out: Outcome<String>) -> Result<Outcome<Json>, InvokeError> {
         let output = OutputBudget::new(self.limits.max_output).json(out.output)?;
-        Ok(Outcome { output, fuel_used: out.fuel_used, wall: out.wall, logs: out.logs })
+        Ok(Outcome { output, fuel_used: out.fuel_used, wall: out.wall, logs: out.logs, prewarmed: out.prewarmed })
     }
 }
 
@@ -289,7 +331,7 @@ fn compile<T>(
     Ok((code, CacheStatus::Compiled))
 }
 
-fn load_component(runtime: &Runtime, name: &str, bytes: &[u8], sha256: [u8; 32], caps: Arc<Capabilities>) -> Result<Loaded, LoadError> {
+fn load_component(runtime: &Runtime, name: &str, bytes: &[u8], sha256: [u8; 32], caps: Arc<Capabilities>, warm: WarmQueue) -> Result<Loaded, LoadError> {
     let rt = &runtime.inner;
     let engine = &rt.engine;
     let (component, cache) = compile(
@@ -330,6 +372,7 @@ fn load_component(runtime: &Runtime, name: &str, bytes: &[u8], sha256: [u8; 32],
         specs: Specs::default(),
         sha256,
         cache,
+        warm,
     };
     // Ask the plugin what it provides, once, under the runtime's default limits.
     let limits = rt.config.default_limits;
@@ -337,8 +380,8 @@ fn load_component(runtime: &Runtime, name: &str, bytes: &[u8], sha256: [u8; 32],
     let mut specs = Specs::default();
     for &kind in plugin.kinds() {
         let listed = plugin
-            .component(|x, store, inst| match x {
-                Exports::V0_1_0(x) => x.list(kind, store, inst).map(Ok),
+            .component(|b, store| match b {
+                api::Bound::V0_1_0(b) => b.list(kind, store).map(Ok),
             })
             .map_err(|e| LoadError::Listing { kind, source: Box::new(e) })?
             .output;
@@ -354,7 +397,7 @@ fn load_component(runtime: &Runtime, name: &str, bytes: &[u8], sha256: [u8; 32],
     Ok(loaded)
 }
 
-fn load_legacy(runtime: &Runtime, name: &str, bytes: &[u8], sha256: [u8; 32], caps: Arc<Capabilities>) -> Result<Loaded, LoadError> {
+fn load_legacy(runtime: &Runtime, name: &str, bytes: &[u8], sha256: [u8; 32], caps: Arc<Capabilities>, warm: WarmQueue) -> Result<Loaded, LoadError> {
     let engine = &runtime.inner.engine;
     let (module, cache) = compile(
         runtime,
@@ -386,6 +429,7 @@ fn load_legacy(runtime: &Runtime, name: &str, bytes: &[u8], sha256: [u8; 32], ca
         specs: Specs { nodes: vec![node], ..Specs::default() },
         sha256,
         cache,
+        warm,
     })
 }
 

@@ -259,4 +259,7 @@ pub struct Outcome<T> {
     pub wall: Duration,
     /// Captured logs.
     pub logs: Logs,
+    /// Whether the call ran on a pre-warmed instance (instantiated before the call arrived,
+    /// never used by another call) rather than one instantiated inline.
+    pub prewarmed: bool,
 }

@@ -23,6 +23,19 @@ pub(crate) enum Exports {
     V0_1_0(v0_1_0::Exports),
 }
 
+/// The exports of one instance, ready to call, by API version.
+pub(crate) enum Bound {
+    V0_1_0(v0_1_0::Bound),
+}
+
+impl Exports {
+    pub(crate) fn bind(&self, store: &mut wasmtime::Store<CallState>, instance: &wasmtime::component::Instance) -> wasmtime::Result<Bound> {
+        match self {
+            Exports::V0_1_0(x) => x.bind(store, instance).map(Bound::V0_1_0),
+        }
+    }
+}
+
 /// The linker plugins are pre-instantiated against: the host interface of every supported
 /// version plus WASI (whose context grants only what the plugin was granted), and
 /// `wasi:http` only when `http` is set — a plugin without an HTTP grant is linked without

@@ -77,66 +77,85 @@ impl Exports {
         })
     }
 
+    /// Looks up and type-checks every exported function in a fresh instance (once per
+    /// instance; a pre-warmed instance has this done before its call arrives).
+    pub(crate) fn bind(&self, store: &mut Store<CallState>, inst: &Instance) -> wasmtime::Result<Bound> {
+        Ok(Bound {
+            node: self.node.as_ref().map(|i| i.load(&mut *store, inst)).transpose()?,
+            tool: self.tool.as_ref().map(|i| i.load(&mut *store, inst)).transpose()?,
+            trigger: self.trigger.as_ref().map(|i| i.load(&mut *store, inst)).transpose()?,
+            listener: self.listener.as_ref().map(|i| i.load(&mut *store, inst)).transpose()?,
+        })
+    }
+}
+
+/// The exports of one instance, ready to call.
+pub(crate) struct Bound {
+    node: Option<node::Guest>,
+    tool: Option<tool::Guest>,
+    trigger: Option<trigger::Guest>,
+    listener: Option<listener::Guest>,
+}
+
+impl Bound {
     /// Calls the `list-*` function of `kind`.
-    pub(crate) fn list(&self, kind: Kind, store: &mut Store<CallState>, inst: &Instance) -> wasmtime::Result<Vec<t::Spec>> {
+    pub(crate) fn list(&self, kind: Kind, store: &mut Store<CallState>) -> wasmtime::Result<Vec<t::Spec>> {
         Ok(match kind {
-            Kind::Node => {
-                let g = self.node.as_ref().ok_or_else(|| missing(kind))?.load(&mut *store, inst)?;
-                g.call_list_nodes(store)?.into_iter().map(spec).collect()
-            }
-            Kind::Tool => {
-                let g = self.tool.as_ref().ok_or_else(|| missing(kind))?.load(&mut *store, inst)?;
-                g.call_list_tools(store)?
-                    .into_iter()
-                    .map(|s| t::Spec {
-                        name: s.name,
-                        description: s.description,
-                        input_schema: Some(schema(Some(s.input_schema)).unwrap_or(serde_json::Value::Null)),
-                        output_schema: schema(s.output_schema),
-                        platform: None,
-                    })
-                    .collect()
-            }
+            Kind::Node => self.node.as_ref().ok_or_else(|| missing(kind))?.call_list_nodes(store)?.into_iter().map(spec).collect(),
+            Kind::Tool => self
+                .tool
+                .as_ref()
+                .ok_or_else(|| missing(kind))?
+                .call_list_tools(store)?
+                .into_iter()
+                .map(|s| t::Spec {
+                    name: s.name,
+                    description: s.description,
+                    input_schema: Some(schema(Some(s.input_schema)).unwrap_or(serde_json::Value::Null)),
+                    output_schema: schema(s.output_schema),
+                    platform: None,
+                })
+                .collect(),
             Kind::Trigger => {
-                let g = self.trigger.as_ref().ok_or_else(|| missing(kind))?.load(&mut *store, inst)?;
-                g.call_list_triggers(store)?.into_iter().map(spec).collect()
+                self.trigger.as_ref().ok_or_else(|| missing(kind))?.call_list_triggers(store)?.into_iter().map(spec).collect()
             }
-            Kind::Listener => {
-                let g = self.listener.as_ref().ok_or_else(|| missing(kind))?.load(&mut *store, inst)?;
-                g.call_list_listeners(store)?
-                    .into_iter()
-                    .map(|s| t::Spec {
-                        name: s.name,
-                        description: s.description,
-                        input_schema: schema(s.config_schema),
-                        output_schema: None,
-                        platform: Some(s.platform),
-                    })
-                    .collect()
-            }
+            Kind::Listener => self
+                .listener
+                .as_ref()
+                .ok_or_else(|| missing(kind))?
+                .call_list_listeners(store)?
+                .into_iter()
+                .map(|s| t::Spec {
+                    name: s.name,
+                    description: s.description,
+                    input_schema: schema(s.config_schema),
+                    output_schema: None,
+                    platform: Some(s.platform),
+                })
+                .collect(),
         })
     }
 
-    pub(crate) fn run_node(&self, store: &mut Store<CallState>, inst: &Instance, name: &str, ctx: &t::CallContext, params: &str) -> Call<String> {
-        let g = self.node.as_ref().ok_or_else(|| missing(Kind::Node))?.load(&mut *store, inst)?;
+    pub(crate) fn run_node(&self, store: &mut Store<CallState>, name: &str, ctx: &t::CallContext, params: &str) -> Call<String> {
+        let g = self.node.as_ref().ok_or_else(|| missing(Kind::Node))?;
         // `json` is a WIT alias of `string`, which bindgen passes as `&String`.
         Ok(g.call_run(store, name, &context(ctx), &params.to_owned())?.map_err(plugin_error))
     }
 
-    pub(crate) fn call_tool(&self, store: &mut Store<CallState>, inst: &Instance, name: &str, ctx: &t::CallContext, args: &str) -> Call<String> {
-        let g = self.tool.as_ref().ok_or_else(|| missing(Kind::Tool))?.load(&mut *store, inst)?;
+    pub(crate) fn call_tool(&self, store: &mut Store<CallState>, name: &str, ctx: &t::CallContext, args: &str) -> Call<String> {
+        let g = self.tool.as_ref().ok_or_else(|| missing(Kind::Tool))?;
         Ok(g.call_call(store, name, &context(ctx), &args.to_owned())?.map_err(plugin_error))
     }
 
-    pub(crate) fn poll_trigger(&self, store: &mut Store<CallState>, inst: &Instance, name: &str, ctx: &t::CallContext, cursor: Option<&str>) -> Call<RawPoll> {
-        let g = self.trigger.as_ref().ok_or_else(|| missing(Kind::Trigger))?.load(&mut *store, inst)?;
+    pub(crate) fn poll_trigger(&self, store: &mut Store<CallState>, name: &str, ctx: &t::CallContext, cursor: Option<&str>) -> Call<RawPoll> {
+        let g = self.trigger.as_ref().ok_or_else(|| missing(Kind::Trigger))?;
         Ok(g.call_poll(store, name, &context(ctx), cursor)?
             .map(|r| RawPoll { events: r.events, cursor: r.cursor, next_poll_ms: r.next_poll_ms })
             .map_err(plugin_error))
     }
 
-    pub(crate) fn handle_message(&self, store: &mut Store<CallState>, inst: &Instance, name: &str, ctx: &t::CallContext, msg: &t::InboundMessage) -> Call<RawHandle> {
-        let g = self.listener.as_ref().ok_or_else(|| missing(Kind::Listener))?.load(&mut *store, inst)?;
+    pub(crate) fn handle_message(&self, store: &mut Store<CallState>, name: &str, ctx: &t::CallContext, msg: &t::InboundMessage) -> Call<RawHandle> {
+        let g = self.listener.as_ref().ok_or_else(|| missing(Kind::Listener))?;
         let msg = listener::InboundMessage {
             method: msg.method.clone(),
             path: msg.path.clone(),

@@ -42,6 +42,14 @@ impl LogSink {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Sets the byte budget for what is logged from now on (a pre-warmed store gets its
+    /// call's budget when the call starts).
+    pub(crate) fn set_budget(&self, budget: usize) {
+        let mut inner = self.lock();
+        let used: usize = inner.logs.lines.iter().map(|l| l.message.len() + LINE_OVERHEAD).sum();
+        inner.left = budget.saturating_sub(used);
+    }
+
     /// Records one `host.log` line.
     pub(crate) fn host(&self, level: Level, message: String) {
         self.lock().push(LogSource::Host, level, message);

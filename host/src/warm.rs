@@ -1,0 +1,120 @@
+//! Pre-warmed fresh instances: per plugin, a few instances that have been instantiated (and
+//! their exports bound) but never called. A call takes one, arms it with its own fuel,
+//! deadline and caps, runs, and drops it; a background thread refills the queue. Every call
+//! still gets an instance no other call has touched — instantiation just moves off the
+//! call's critical path. With the queue empty (or disabled), calls instantiate inline.
+//!
+//! Cost: each warm instance holds one pool slot (so warm instances are capped runtime-wide
+//! at `RuntimeConfig::max_warm_instances`) and the memory its instantiation touched (for a
+//! Rust component, its data segments and first stack pages; copy-on-write, so typically
+//! well under 1 MiB).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex, Weak};
+
+use wasmtime::Store;
+
+use crate::call::CallState;
+use crate::limits::Limits;
+use crate::plugin::{Bound, Loaded};
+
+/// One plugin's queue.
+pub(crate) struct WarmQueue {
+    slots: Mutex<Vec<(Store<CallState>, Bound)>>,
+    /// How many instances to keep ready; 0 disables pre-warming.
+    pub(crate) target: usize,
+    /// The limits warm instances are created under (the plugin's load-time limits).
+    pub(crate) limits: Limits,
+    refill_asked: AtomicBool,
+    /// Warm instances held across the runtime (shared with every queue).
+    total: Arc<AtomicUsize>,
+}
+
+impl WarmQueue {
+    pub(crate) fn new(target: usize, limits: Limits, total: Arc<AtomicUsize>) -> Self {
+        WarmQueue { slots: Mutex::new(Vec::new()), target, limits, refill_asked: AtomicBool::new(false), total }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Store<CallState>, Bound)>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Instances ready now.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Takes a ready instance, if there is one that suits `limits` (a warm instance was
+    /// created under the plugin's memory limit, so a call with a smaller one instantiates
+    /// inline instead).
+    pub(crate) fn take(&self, limits: &Limits) -> Option<(Store<CallState>, Bound)> {
+        if self.target == 0 || limits.memory < self.limits.memory {
+            return None;
+        }
+        let taken = self.lock().pop();
+        if taken.is_some() {
+            self.total.fetch_sub(1, Ordering::Relaxed);
+        }
+        taken
+    }
+
+    /// Whether a refill should be requested now (only one request outstanding at a time).
+    pub(crate) fn wants_refill(&self) -> bool {
+        self.target > 0 && !self.refill_asked.swap(true, Ordering::AcqRel)
+    }
+
+    /// Fills the queue up to its target (called on the warmer thread).
+    pub(crate) fn refill(&self, cap: usize, mut make: impl FnMut() -> wasmtime::Result<(Store<CallState>, Bound)>) {
+        self.refill_asked.store(false, Ordering::Release);
+        while self.len() < self.target {
+            if self.total.fetch_add(1, Ordering::AcqRel) >= cap {
+                self.total.fetch_sub(1, Ordering::AcqRel);
+                return;
+            }
+            match make() {
+                Ok(ready) => self.lock().push(ready),
+                Err(e) => {
+                    self.total.fetch_sub(1, Ordering::AcqRel);
+                    tracing::debug!(error = %e, "pre-warming an instance failed; calls instantiate inline");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for WarmQueue {
+    fn drop(&mut self) {
+        let n = self.lock().len();
+        self.total.fetch_sub(n, Ordering::AcqRel);
+    }
+}
+
+/// The runtime's one background thread that refills queues.
+pub(crate) struct Warmer {
+    tx: Mutex<Sender<Weak<Loaded>>>,
+}
+
+impl Warmer {
+    pub(crate) fn spawn() -> std::io::Result<Warmer> {
+        let (tx, rx): (Sender<Weak<Loaded>>, Receiver<Weak<Loaded>>) = std::sync::mpsc::channel();
+        std::thread::Builder::new().name("plinth-warm".into()).spawn(move || {
+            // Ends when the runtime (the only sender) is dropped.
+            for plugin in rx {
+                if let Some(plugin) = plugin.upgrade() {
+                    plugin.refill_warm();
+                }
+            }
+        })?;
+        Ok(Warmer { tx: Mutex::new(tx) })
+    }
+
+    /// Asks for `plugin`'s queue to be refilled.
+    pub(crate) fn request(&self, plugin: &Arc<Loaded>) {
+        if plugin.warm.wants_refill() {
+            let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = tx.send(Arc::downgrade(plugin));
+        }
+    }
+}

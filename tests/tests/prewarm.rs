@@ -1,0 +1,96 @@
+//! The pre-warm queue: instances instantiated ahead of calls, each used by one call only.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::guest;
+use plinth::{CallContext, Limits, LoadOptions, Plugin, Runtime, RuntimeConfig};
+
+fn wait_ready(p: &Plugin, n: usize) {
+    let start = Instant::now();
+    while p.warm_ready() < n {
+        assert!(start.elapsed() < Duration::from_secs(10), "queue never reached {n} (has {})", p.warm_ready());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn load(rt: &Runtime, name: &str, warm: Option<usize>) -> Plugin {
+    rt.load_file_with(guest(name), &LoadOptions { warm_instances: warm, ..LoadOptions::default() }).unwrap()
+}
+
+#[test]
+fn warm_instances_are_used_once_and_refilled() {
+    let rt = Runtime::new().unwrap();
+    let p = load(&rt, "hostile", Some(2));
+    wait_ready(&p, 2);
+    let out = p.call_tool("counter", &CallContext::default(), "{}").unwrap();
+    assert!(out.prewarmed, "a ready instance was not used");
+    assert_eq!(out.output.as_str(), "1");
+    wait_ready(&p, 2);
+    // Many calls, warm or inline: every one sees a fresh instance.
+    for _ in 0..20 {
+        assert_eq!(p.call_tool("counter", &CallContext::default(), "{}").unwrap().output.as_str(), "1");
+    }
+}
+
+#[test]
+fn zero_disables_pre_warming() {
+    let rt = Runtime::new().unwrap();
+    let p = load(&rt, "text_classifier", Some(0));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(p.warm_ready(), 0);
+    let out = p.call_tool("classify", &CallContext::default(), r#"{"text":"hi"}"#).unwrap();
+    assert!(!out.prewarmed);
+}
+
+#[test]
+fn a_call_with_a_smaller_memory_limit_instantiates_inline() {
+    let rt = Runtime::new().unwrap();
+    let p = load(&rt, "text_classifier", Some(1));
+    wait_ready(&p, 1);
+    let small = p.with_limits(Limits { memory: 32 << 20, ..Limits::default() }).unwrap();
+    let out = small.call_tool("classify", &CallContext::default(), r#"{"text":"hi"}"#).unwrap();
+    assert!(!out.prewarmed, "a warm instance built under a larger memory cap was used");
+    assert_eq!(p.warm_ready(), 1);
+    // A warm call still gets its own limits: a tiny fuel budget stops it.
+    let strict = p.with_limits(Limits { fuel: 1_000, ..Limits::default() }).unwrap();
+    let err = strict.call_tool("classify", &CallContext::default(), r#"{"text":"hi"}"#).unwrap_err();
+    assert!(matches!(err, plinth::InvokeError::OutOfFuel { budget: 1_000 }), "{err:?}");
+}
+
+#[test]
+fn warm_instances_are_capped_runtime_wide() {
+    // max_instances 8 -> at most 2 warm instances in the whole runtime.
+    let rt = Runtime::with_config(RuntimeConfig { max_instances: 8, ..RuntimeConfig::default() }).unwrap();
+    let a = load(&rt, "text_classifier", Some(2));
+    let b = load(&rt, "json_transform", Some(2));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(a.warm_ready() + b.warm_ready() <= 2, "{} + {}", a.warm_ready(), b.warm_ready());
+    // Calls still work, and the cap leaves slots for them.
+    for _ in 0..5 {
+        a.call_tool("classify", &CallContext::default(), r#"{"text":"x"}"#).unwrap();
+        b.run_node("transform", &CallContext::default(), "{}").unwrap();
+    }
+}
+
+#[test]
+fn legacy_modules_are_pre_warmed_too() {
+    let rt = Runtime::new().unwrap();
+    let p = load(&rt, "legacy_text_classifier", Some(1));
+    wait_ready(&p, 1);
+    let out = p.run_node("legacy_text_classifier", &CallContext::default(), r#"{"text":"Buy now!"}"#).unwrap();
+    assert!(out.prewarmed);
+    assert_eq!(out.output.to_value().unwrap()["category"], "spam");
+}
+
+#[test]
+fn dropping_a_plugin_releases_its_warm_instances() {
+    let rt = Runtime::with_config(RuntimeConfig { max_instances: 8, ..RuntimeConfig::default() }).unwrap();
+    let a = load(&rt, "text_classifier", Some(2));
+    wait_ready(&a, 2);
+    drop(a);
+    // The runtime-wide cap (2) is free again for another plugin.
+    let b = load(&rt, "json_transform", Some(2));
+    wait_ready(&b, 2);
+}
