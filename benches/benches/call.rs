@@ -1,22 +1,49 @@
-//! Per-call latency of the text-classifier tool: native floor vs a Plinth call (fresh
-//! instance per call). Needs `cargo xtask build-guests` first.
+//! Criterion benches of per-call latency (100 B input). `cargo xtask bench` writes the
+//! report with medians, p99s and ratios; this is for `cargo bench` comparisons.
+
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use plinth::{CallContext, Runtime};
-use plinth_benches::{ARGS_100B, classify_native, guest};
+use plinth_benches::*;
 
-fn call(c: &mut Criterion) {
-    let mut g = c.benchmark_group("classify_100B");
-    g.bench_function("native", |b| b.iter(|| classify_native(std::hint::black_box(ARGS_100B))));
+fn timed<F: FnMut()>(iters: u64, mut prepare: impl FnMut(), mut f: F) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        prepare();
+        let t = Instant::now();
+        f();
+        total += t.elapsed();
+    }
+    total
+}
 
+fn rows(c: &mut Criterion) {
+    let args = args_of_size(100);
     let runtime = Runtime::new().expect("runtime");
-    let plugin = runtime.load_file(guest("text_classifier")).expect("run `cargo xtask build-guests` first");
-    let ctx = CallContext::default();
-    g.bench_function("plinth_fresh_instance", |b| {
-        b.iter(|| plugin.call_tool("classify", &ctx, std::hint::black_box(ARGS_100B)).expect("call"))
+    let warm = load(&runtime, "text_classifier", 2);
+    let cold = load(&runtime, "text_classifier", 0);
+    let legacy = load(&runtime, "legacy_text_classifier", 2);
+    let mut reused_instance = reused(&cold);
+    let engine_style = EngineStyle::new(&guest("legacy_text_classifier"));
+    let env = envelope(&args);
+    let mut http = HttpPlugin::start();
+    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_classify-stdin"));
+
+    let mut g = c.benchmark_group("classify_100B");
+    g.bench_function("1_native", |b| b.iter(|| classify_native(std::hint::black_box(&args))));
+    g.bench_function("2_plinth_warm", |b| b.iter_custom(|n| timed(n, || wait_warm(&warm), || drop(plinth_call(&warm, &args)))));
+    g.bench_function("3_plinth_cold", |b| b.iter(|| plinth_call(&cold, &args)));
+    g.bench_function("4_reused_instance", |b| {
+        b.iter(|| reused_instance.call_tool("classify", &CallContext::default(), &args).expect("call"))
     });
+    g.bench_function("5_plinth_legacy", |b| b.iter_custom(|n| timed(n, || wait_warm(&legacy), || drop(legacy_call(&legacy, &args)))));
+    g.bench_function("6_engine_style", |b| b.iter(|| engine_style.call(&env)));
+    g.bench_function("8b_http_service", |b| b.iter(|| http.call(&args)));
+    g.sample_size(20);
+    g.bench_function("8a_subprocess", |b| b.iter(|| subprocess_call(&exe, &args)));
     g.finish();
 }
 
-criterion_group!(benches, call);
+criterion_group!(benches, rows);
 criterion_main!(benches);

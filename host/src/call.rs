@@ -102,6 +102,7 @@ pub(crate) fn run<R>(
 ) -> Result<Outcome<R>, InvokeError> {
     let start = Instant::now();
     let runtime = &plugin.runtime.inner;
+    let _running = InFlight::enter(&runtime.in_flight);
     let (mut store, warm) = match plugin.warm.take(limits) {
         Some((store, bound)) => {
             runtime.warmer.request(plugin);
@@ -133,6 +134,22 @@ pub(crate) fn run<R>(
         Err(e) => tracing::debug!(plugin = %plugin.name, fuel_used, wall_us = wall.as_micros() as u64, error = %e, "call failed"),
     }
     outcome.map(|output| Outcome { output, fuel_used, wall, logs, prewarmed })
+}
+
+/// Counts a running call for as long as it lives.
+struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(n: &'a std::sync::atomic::AtomicUsize) -> Self {
+        n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        InFlight(n)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 fn host(e: wasmtime::Error) -> InvokeError {

@@ -21,6 +21,8 @@
 //! version), [`error`].
 
 mod api;
+#[doc(hidden)]
+pub mod bench_support;
 pub mod cache;
 mod call;
 pub mod caps;

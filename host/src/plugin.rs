@@ -84,7 +84,7 @@ impl Loaded {
     /// Tops the pre-warm queue up (on the warmer thread).
     pub(crate) fn refill_warm(&self) {
         let rt = &self.runtime.inner;
-        self.warm.refill(rt.warm_cap(), || {
+        self.warm.refill(rt.warm_cap(), || rt.has_idle_core(), || {
             let limits = self.warm.limits;
             let mut store = call::new_store(self, &limits);
             call::arm(&mut store, self, &limits, std::time::Instant::now())?;
@@ -112,6 +112,10 @@ impl Plugin {
         let inner = Arc::new(loaded);
         runtime.inner.warmer.request(&inner);
         Ok(Plugin { inner, limits })
+    }
+
+    pub(crate) fn loaded(&self) -> &Arc<Loaded> {
+        &self.inner
     }
 
     /// Pre-warmed instances ready right now (see [`LoadOptions::warm_instances`]).

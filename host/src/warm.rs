@@ -64,10 +64,17 @@ impl WarmQueue {
         self.target > 0 && !self.refill_asked.swap(true, Ordering::AcqRel)
     }
 
-    /// Fills the queue up to its target (called on the warmer thread).
-    pub(crate) fn refill(&self, cap: usize, mut make: impl FnMut() -> wasmtime::Result<(Store<CallState>, Bound)>) {
+    /// Fills the queue up to its target (called on the warmer thread), instantiating only
+    /// while `idle()` says a core is free: instantiation maps and unmaps pool memory, which
+    /// interrupts every core running this process (TLB shootdowns), so refilling next to a
+    /// running call would slow that call down. Under sustained load the queue stays empty
+    /// and calls instantiate inline.
+    pub(crate) fn refill(&self, cap: usize, idle: impl Fn() -> bool, mut make: impl FnMut() -> wasmtime::Result<(Store<CallState>, Bound)>) {
         self.refill_asked.store(false, Ordering::Release);
         while self.len() < self.target {
+            while !idle() {
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
             if self.total.fetch_add(1, Ordering::AcqRel) >= cap {
                 self.total.fetch_sub(1, Ordering::AcqRel);
                 return;

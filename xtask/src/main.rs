@@ -6,13 +6,15 @@
 //! - `demo` — builds the guests, then runs each sample through the host (release build),
 //!   printing input, output, fuel and latency.
 //! - `test` — `build-guests`, then `cargo test --workspace`.
+//! - `bench [--quick]` — `build-guests`, then the benchmark report (release build): writes
+//!   `bench/REPORT.md` and `bench/chart.svg`. `--quick` takes a few minutes.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
 
-const USAGE: &str = "usage: cargo xtask <build-guests | demo | test> [-- extra cargo test args]";
+const USAGE: &str = "usage: cargo xtask <build-guests | demo | test [cargo test args] | bench [--quick]>";
 
 /// The wasm targets guests are built for.
 const TARGETS: &[&str] = &["wasm32-wasip2", "wasm32-unknown-unknown"];
@@ -25,6 +27,7 @@ fn main() -> anyhow::Result<()> {
         Some("build-guests") => build_guests().map(|_| ()),
         Some("demo") => demo(),
         Some("test") => test(&rest),
+        Some("bench") => bench(rest.iter().any(|a| a == "--quick")),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");
             Ok(())
@@ -149,6 +152,16 @@ fn build_guests() -> anyhow::Result<Vec<PathBuf>> {
 fn demo() -> anyhow::Result<()> {
     build_guests()?;
     run(cargo().current_dir(root()).args(["run", "--quiet", "--release", "-p", "plinth", "--example", "demo"]))
+}
+
+fn bench(quick: bool) -> anyhow::Result<()> {
+    build_guests()?;
+    let mut cmd = cargo();
+    cmd.current_dir(root()).args(["bench", "-p", "plinth-benches", "--bench", "report", "--"]);
+    if quick {
+        cmd.arg("--quick");
+    }
+    run(&mut cmd)
 }
 
 fn test(extra: &[String]) -> anyhow::Result<()> {

@@ -1,0 +1,305 @@
+//! `cargo xtask bench [--quick]`: measures every row call by call (true median and p99),
+//! throughput, payload scaling, a large component and code-cache loads, then writes
+//! `bench/REPORT.md` and `bench/chart.svg`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use plinth::bench_support::baseline_call;
+use plinth::{CallContext, Runtime, RuntimeConfig};
+use plinth_benches::*;
+
+#[derive(Clone, Copy)]
+struct Stat {
+    median: Duration,
+    p99: Duration,
+}
+
+fn measure(n: usize, mut prepare: impl FnMut(), mut call: impl FnMut()) -> Stat {
+    // Warm up caches and branch predictors first.
+    for _ in 0..(n / 10).max(3) {
+        prepare();
+        call();
+    }
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        prepare();
+        let t = Instant::now();
+        call();
+        times.push(t.elapsed());
+    }
+    times.sort();
+    Stat { median: times[n / 2], p99: times[(n * 99 / 100).min(n - 1)] }
+}
+
+/// Calls per second over `dur` with `threads` threads, each running `call`.
+fn throughput(threads: usize, dur: Duration, call: impl Fn() + Sync) -> f64 {
+    let stop = AtomicBool::new(false);
+    let count = AtomicU64::new(0);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    call();
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        std::thread::sleep(dur);
+        stop.store(true, Ordering::Relaxed);
+    });
+    count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn us(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us >= 1000.0 { format!("{:.2} ms", us / 1000.0) } else if us >= 10.0 { format!("{us:.1} µs") } else { format!("{us:.2} µs") }
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64()
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn command_version(cmd: &str) -> String {
+    std::process::Command::new(cmd)
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn locked_version(krate: &str) -> String {
+    let lock = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.lock")).unwrap_or_default();
+    let needle = format!("name = \"{krate}\"\nversion = \"");
+    lock.find(&needle)
+        .map(|i| lock[i + needle.len()..].split('"').next().unwrap_or("").to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// A horizontal bar chart of medians (log scale), as plain SVG.
+fn chart(rows: &[(String, Stat)]) -> String {
+    let (w, bar, gap, left) = (900.0, 22.0, 8.0, 260.0);
+    let h = 40.0 + rows.len() as f64 * (bar + gap) + 30.0;
+    let max = rows.iter().map(|(_, s)| s.median.as_secs_f64()).fold(0.0, f64::max);
+    let min = rows.iter().map(|(_, s)| s.median.as_secs_f64()).fold(f64::MAX, f64::min);
+    let (lo, hi) = ((min / 2.0).log10().floor(), max.log10().ceil());
+    let x = |secs: f64| left + (secs.log10() - lo) / (hi - lo) * (w - left - 110.0);
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="13"><rect width="100%" height="100%" fill="white"/><text x="10" y="22" font-size="15" font-weight="bold">Median latency per call, 100 B input (log scale)</text>"#
+    );
+    for (i, (name, s)) in rows.iter().enumerate() {
+        let y = 40.0 + i as f64 * (bar + gap);
+        let end = x(s.median.as_secs_f64());
+        let color = if name.contains("Plinth") { "#2b6cb0" } else { "#a0aec0" };
+        let _ = write!(
+            svg,
+            r#"<text x="{tx}" y="{ty}" text-anchor="end">{name}</text><rect x="{left}" y="{y}" width="{bw:.1}" height="{bar}" fill="{color}"/><text x="{lx:.1}" y="{ty}">{label}</text>"#,
+            tx = left - 8.0,
+            ty = y + 16.0,
+            bw = (end - left).max(1.0),
+            lx = end + 6.0,
+            label = us(s.median)
+        );
+    }
+    let mut p = lo;
+    while p <= hi {
+        let tx = x(10f64.powf(p));
+        let label = us(Duration::from_secs_f64(10f64.powf(p)));
+        let _ = write!(svg, r##"<line x1="{tx:.1}" y1="34" x2="{tx:.1}" y2="{y2}" stroke="#e2e8f0"/><text x="{tx:.1}" y="{ly}" text-anchor="middle" fill="#4a5568">{label}</text>"##, y2 = h - 25.0, ly = h - 10.0);
+        p += 1.0;
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    // `cargo bench` also passes `--bench`; anything but `--quick` is ignored.
+    let n = if quick { 2_000 } else { 10_000 };
+    let tput = if quick { Duration::from_millis(1500) } else { Duration::from_secs(4) };
+    let out_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bench");
+    std::fs::create_dir_all(&out_dir).expect("bench dir");
+
+    let args = args_of_size(100);
+    let runtime = Runtime::new().expect("runtime");
+    let warm = load(&runtime, "text_classifier", 2);
+    let cold = load(&runtime, "text_classifier", 0);
+    let legacy = load(&runtime, "legacy_text_classifier", 2);
+    let mut reused_instance = reused(&cold);
+    let engine_style = EngineStyle::new(&guest("legacy_text_classifier"));
+    let env = envelope(&args);
+    let mut http = HttpPlugin::start();
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_classify-stdin"));
+    let ctx = CallContext::default();
+    // Every row must produce the same answer.
+    let want = classify_native(&args);
+    assert_eq!(plinth_call(&warm, &args), want);
+    assert_eq!(legacy_call(&legacy, &args), want);
+    assert_eq!(engine_style.call(&env), want);
+    assert_eq!(http.call(&args), want);
+    assert_eq!(subprocess_call(&exe, &args), want);
+
+    eprintln!("measuring rows (n = {n}) …");
+    let mut rows: Vec<(String, Stat)> = Vec::new();
+    let native = measure(n, || {}, || drop(std::hint::black_box(classify_native(std::hint::black_box(&args)))));
+    rows.push(("1. native Rust function".into(), native));
+    let r2 = measure(n, || wait_warm(&warm), || drop(plinth_call(&warm, &args)));
+    rows.push(("2. Plinth, warm (pre-warmed)".into(), r2));
+    let r3 = measure(n, || {}, || drop(plinth_call(&cold, &args)));
+    rows.push(("3. Plinth, cold (queue off)".into(), r3));
+    let r4 = measure(n, || {}, || drop(reused_instance.call_tool("classify", &ctx, &args).expect("call")));
+    rows.push(("4. one instance reused".into(), r4));
+    let r5 = measure(n, || wait_warm(&legacy), || drop(legacy_call(&legacy, &args)));
+    rows.push(("5. Plinth legacy adapter".into(), r5));
+    let r6 = measure(n / 2, || {}, || drop(engine_style.call(&env)));
+    rows.push(("6. engine style (no pool)".into(), r6));
+    let r8b = measure(n, || {}, || drop(http.call(&args)));
+    rows.push(("8b. HTTP plugin service".into(), r8b));
+    let r8a = measure(if quick { 100 } else { 400 }, || {}, || drop(subprocess_call(&exe, &args)));
+    rows.push(("8a. process per call".into(), r8a));
+    let base = measure(n, || {}, || drop(baseline_call(&cold, "classify", &ctx, &args).expect("call")));
+
+    eprintln!("payload scaling …");
+    let mut payload = Vec::new();
+    for (label, size, count) in [("100 B", 100, n), ("10 KB", 10_000, n / 4), ("1 MB", 1_000_000, if quick { 30 } else { 100 })] {
+        let a = args_of_size(size);
+        let p1 = measure(count, || {}, || drop(classify_native(&a)));
+        let p2 = measure(count, || wait_warm(&warm), || drop(plinth_call(&warm, &a)));
+        let p3 = measure(count, || {}, || drop(plinth_call(&cold, &a)));
+        let p4 = measure(count, || {}, || drop(reused_instance.call_tool("classify", &ctx, &a).expect("call")));
+        payload.push((label, p1, p2, p3, p4));
+    }
+
+    eprintln!("throughput …");
+    let mut tp = Vec::new();
+    for (label, p) in [("warm (queue of 2)", &warm), ("cold (queue off)", &cold)] {
+        let one = throughput(1, tput, || drop(plinth_call(p, &args)));
+        let two = throughput(2, tput, || drop(plinth_call(p, &args)));
+        tp.push((label, one, two));
+    }
+
+    eprintln!("large component and code cache …");
+    let small = load(&runtime, "echo", 0);
+    let large = load(&runtime, "echo_big", 0);
+    let echo = |p: &plinth::Plugin| drop(p.call_tool("echo", &ctx, r#"{"a":1}"#).expect("echo"));
+    let small_cold = measure(n / 2, || {}, || echo(&small));
+    let large_cold = measure(n / 2, || {}, || echo(&large));
+    let cache_dir = tempfile::tempdir().expect("tempdir");
+    let cached = Runtime::with_config(RuntimeConfig { cache_dir: Some(cache_dir.path().into()), ..RuntimeConfig::default() }).expect("runtime");
+    let mut loads = Vec::new();
+    for name in ["text_classifier", "echo_big"] {
+        let t = Instant::now();
+        drop(load(&cached, name, 0));
+        let compile = t.elapsed();
+        let hit = measure(if quick { 10 } else { 30 }, || {}, || drop(load(&cached, name, 0)));
+        loads.push((name, compile, hit.median));
+    }
+
+    // ---- write the report ----
+    let date = command_output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
+    let mut md = String::new();
+    let _ = writeln!(md, "# Plinth benchmark report\n");
+    let _ = writeln!(md, "Generated by `cargo xtask bench{}` on {date}.\n", if quick { " --quick" } else { "" });
+    let _ = writeln!(md, "- CPU: {} ({} logical cores)", cpu_model(), std::thread::available_parallelism().map_or(0, |n| n.get()));
+    let _ = writeln!(md, "- {}; wasmtime {}; plinth {}", command_version("rustc"), locked_version("wasmtime"), env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(md, "- Workload: the text classifier (parse JSON arguments, classify, serialize), ~100 B input unless stated; release build; every call timed individually ({n} calls per row unless stated).\n");
+    let _ = writeln!(md, "![median latency per call](chart.svg)\n");
+    let _ = writeln!(md, "| row | median | p99 | × native (1) | × reused (4) |\n|---|---|---|---|---|");
+    for (name, s) in &rows {
+        let _ = writeln!(md, "| {name} | {} | {} | {:.1}× | {:.2}× |", us(s.median), us(s.p99), ratio(s.median, native.median), ratio(s.median, r4.median));
+    }
+    let _ = writeln!(md, "| 3′. Plinth cold, per-call path before pre-warming / lazy WASI (bench-only) | {} | {} | {:.1}× | {:.2}× |", us(base.median), us(base.p99), ratio(base.median, native.median), ratio(base.median, r4.median));
+    let _ = writeln!(md, "| 7. Extism (reused plugin / new plugin per call) | not measured | | | |\n");
+    let _ = writeln!(md, "Row 2 waits (untimed) for a pre-warmed instance before each call: it is the latency a call sees when the queue has one ready. Row 3 instantiates inline. Row 6 is how engines run core-module plugins today (cached `Module`, new `Store` + `Linker::instantiate` per call, fuel on, no pooling). Row 8b keeps one HTTP/1.1 connection open.\n");
+
+    let _ = writeln!(md, "## Payload size (rows 1–4)\n\n| input | native | Plinth warm | Plinth cold | reused instance | warm ÷ native | warm ÷ reused |\n|---|---|---|---|---|---|---|");
+    for (label, p1, p2, p3, p4) in &payload {
+        let _ = writeln!(
+            md,
+            "| {label} | {} | {} | {} | {} | {:.2}× | {:.2}× |",
+            us(p1.median),
+            us(p2.median),
+            us(p3.median),
+            us(p4.median),
+            ratio(p2.median, p1.median),
+            ratio(p2.median, p4.median)
+        );
+    }
+    let _ = writeln!(md, "\nThe reused instance runs the same guest code with no per-call isolation, so warm ÷ reused is what isolation costs; reused ÷ native is what running the logic as wasm costs (cranelift code, fuel metering, JSON across the boundary).");
+    let _ = writeln!(md, "\n## Throughput (calls/s, 100 B)\n\n| path | 1 thread | 2 threads | 2 ÷ 1 |\n|---|---|---|---|");
+    for (label, one, two) in &tp {
+        let _ = writeln!(md, "| {label} | {one:.0} | {two:.0} | {:.2}× |", two / one);
+    }
+    let _ = writeln!(md, "\nUnder a saturating loop a queue of 2 drains at once; sustained throughput is then bounded by instantiation (on the refill thread or inline), which is why warm and cold throughput are close. Pre-warming buys latency for calls that arrive with a ready instance, not more instances per second.\n");
+    let _ = writeln!(md, "## Large component (cold instantiation + trivial call)\n\n| component | size | median | p99 |\n|---|---|---|---|");
+    let _ = writeln!(md, "| echo | {} KB | {} | {} |", file_kb("echo"), us(small_cold.median), us(small_cold.p99));
+    let _ = writeln!(md, "| echo_big (4 MiB data segment) | {} KB | {} | {} |", file_kb("echo_big"), us(large_cold.median), us(large_cold.p99));
+    let _ = writeln!(md, "\n## Loading: compile vs code cache\n\n| component | compile (first load) | cached load (median) |\n|---|---|---|");
+    for (name, compile, hit) in &loads {
+        let _ = writeln!(md, "| {name} | {} | {} |", us(*compile), us(*hit));
+    }
+
+    let _ = writeln!(md, "\n## Targets (issue 7)\n\n| target | measured | status |\n|---|---|---|");
+    let mut target = |what: &str, measured: String, ok: Option<bool>| {
+        let status = match ok { Some(true) => "met", Some(false) => "missed", None => "not measured" };
+        let _ = writeln!(md, "| {what} | {measured} | {status} |");
+    };
+    target("row 2 median ≤ 2× row 4", format!("{:.2}×", ratio(r2.median, r4.median)), Some(ratio(r2.median, r4.median) <= 2.0));
+    target("row 2 p99 ≤ 5× row 4", format!("{:.2}×", ratio(r2.p99, r4.median)), Some(ratio(r2.p99, r4.median) <= 5.0));
+    target("row 2 ≥ 10× faster than row 6", format!("{:.1}×", ratio(r6.median, r2.median)), Some(ratio(r6.median, r2.median) >= 10.0));
+    target("row 2 not slower than Extism's reused plugin", "Extism row not built (optional feature)".into(), None);
+    target("row 3 ≤ 0.6× the old fresh-per-call path (3′)", format!("{:.2}×", ratio(r3.median, base.median)), Some(ratio(r3.median, base.median) <= 0.6));
+    let cold_tp = tp.iter().find(|t| t.0.starts_with("cold")).map(|t| t.2 / t.1).unwrap_or(0.0);
+    target("cold throughput, 2 threads ≥ 1.7× 1 thread", format!("{cold_tp:.2}×"), Some(cold_tp >= 1.7));
+    let mb = payload.iter().find(|p| p.0 == "1 MB").map(|p| ratio(p.2.median, p.1.median)).unwrap_or(0.0);
+    let mb_iso = payload.iter().find(|p| p.0 == "1 MB").map(|p| ratio(p.2.median, p.4.median)).unwrap_or(0.0);
+    target("1 MB payload: row 2 ≤ 3× row 1", format!("{mb:.2}× (isolation alone: {mb_iso:.2}× a reused instance)"), Some(mb <= 3.0));
+    let lg = ratio(large_cold.median, small_cold.median);
+    target("large component cold ≤ 1.2× small", format!("{lg:.2}×"), Some(lg <= 1.2));
+
+    let iso = r2.median.saturating_sub(r4.median);
+    let nopool = r6.median.saturating_sub(r4.median);
+    let _ = writeln!(md, "\n## Reading the misses\n");
+    let _ = writeln!(
+        md,
+        "- **Guest work dominates the ratios to native and to row 6.** A reused instance (row 4) takes {} — {:.1}× native — for the guest's own work: the same Rust logic compiled to wasm, with fuel metering and JSON crossing the boundary. Every plugin row includes it. What isolation adds on top is row 2 − row 4 = {} per call; the usual engine design adds {} (row 6 − row 4), {:.1}× more. A 10× end-to-end ratio would need row 2 below the guest's own run time.",
+        us(r4.median),
+        ratio(r4.median, native.median),
+        us(iso),
+        us(nopool),
+        nopool.as_secs_f64() / iso.as_secs_f64().max(1e-9)
+    );
+    let _ = writeln!(md, "- **1 MB payloads** are bound by the guest scanning 1 MB in wasm (see the reused column): isolation adds little on top, the wasm code itself is the cost.");
+    let _ = writeln!(md, "- **p99 on this machine**: 2 shared cores run the caller, the epoch ticker, the refill thread and the rest of the VM; single slow calls (scheduling, page faults of a fresh slot) set the p99.");
+    let _ = writeln!(md, "- **Extism** (row 7) needs a second wasmtime (43) and 10+ minutes of cold build; it is planned behind an optional feature of the bench crate and not measured yet.");
+    let _ = writeln!(md, "\nWhat was tried, measured on this machine (cold call / warm call / 2-thread ÷ 1-thread cold throughput): pooling defaults 32 µs / 35 µs / 0.62×; refilling the warm queue only when a core is idle (the refill's page-table changes interrupt a running call otherwise) fixed warm being slower than cold; resetting pool slots with `memset` + PAGEMAP_SCAN instead of `madvise` 24 µs / 14 µs / 1.72×; additionally without copy-on-write 19 µs / 13 µs / 1.71×, but a 4 MiB data segment then costs 1.6 ms per instance instead of 10 µs, so copy-on-write stays on. Guests are built with wasm SIMD.");
+
+    std::fs::write(out_dir.join("REPORT.md"), &md).expect("write report");
+    std::fs::write(out_dir.join("chart.svg"), chart(&rows)).expect("write chart");
+    println!("{md}");
+    eprintln!("wrote {}", out_dir.join("REPORT.md").display());
+}
+
+fn file_kb(name: &str) -> u64 {
+    std::fs::metadata(guest(name)).map(|m| m.len() / 1024).unwrap_or(0)
+}
+
+fn command_output(cmd: &str, args: &[&str]) -> String {
+    std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
