@@ -1,6 +1,7 @@
-//! One invocation: a fresh store and instance, the caps set before any guest code runs,
-//! the export call, then the outcome or a classified error. This is the per-call path;
-//! everything that can be done once per load is done in [`crate::plugin`].
+//! One invocation: a fresh instance (pre-warmed, or instantiated here), armed with the
+//! call's caps before the call's guest code runs, the export call, then the outcome or a
+//! classified error. This is the per-call path; everything that can be done once per load
+//! is done in [`crate::plugin`].
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -104,12 +105,12 @@ pub(crate) fn run<R>(
     let runtime = &plugin.runtime.inner;
     let _running = InFlight::enter(&runtime.in_flight);
     let (mut store, warm) = match plugin.warm.take(limits) {
-        Some((store, bound)) => {
-            runtime.warmer.request(plugin);
-            (store, Some(bound))
-        }
+        Some((store, bound)) => (store, Some(bound)),
         None => (new_store(plugin, limits), None),
     };
+    // Top the queue up (a no-op when pre-warming is off or a request is pending). Also on
+    // the inline path: a refill that gave up earlier (pool full, no idle core) retries.
+    runtime.warmer.request(plugin);
     arm(&mut store, plugin, limits, start).map_err(host)?;
     let logs = store.data().logs.clone();
 

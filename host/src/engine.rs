@@ -41,8 +41,9 @@ pub struct RuntimeConfig {
     /// Pre-warmed instances kept ready per plugin (default 2; 0 disables). Overridable per
     /// plugin with [`LoadOptions::warm_instances`].
     pub warm_instances: usize,
-    /// Cap on pre-warmed instances across all plugins; each holds a pool slot, so the
-    /// effective cap is also at most a quarter of `max_instances`. Default 16.
+    /// Cap on pre-warmed instances across all plugins (the effective cap is also at most a
+    /// quarter of `max_instances`). Each holds a pool slot reserved for warm instances on top
+    /// of `max_instances`. Default 16.
     pub max_warm_instances: usize,
 }
 
@@ -97,7 +98,7 @@ pub(crate) struct RuntimeInner {
 impl RuntimeInner {
     /// Effective runtime-wide cap on pre-warmed instances.
     pub(crate) fn warm_cap(&self) -> usize {
-        self.config.max_warm_instances.min(self.config.max_instances as usize / 4)
+        warm_cap(&self.config)
     }
 
     /// Whether a core is free for background pre-warming (fewer calls running than cores
@@ -201,8 +202,15 @@ impl Runtime {
     }
 }
 
+/// Effective runtime-wide cap on pre-warmed instances: `max_warm_instances`, and at most a
+/// quarter of `max_instances`.
+fn warm_cap(config: &RuntimeConfig) -> usize {
+    config.max_warm_instances.min(config.max_instances as usize / 4)
+}
+
 fn engine_config(config: &RuntimeConfig) -> Config {
-    let n = config.max_instances.max(1);
+    // Warm instances get slots of their own on top of `max_instances` for calls.
+    let n = config.max_instances.max(1) + warm_cap(config) as u32;
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(n)
         .total_core_instances(n * CORE_INSTANCES_PER_COMPONENT)

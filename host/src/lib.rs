@@ -21,6 +21,7 @@
 //! version), [`error`].
 
 mod api;
+#[cfg(feature = "bench-support")]
 #[doc(hidden)]
 pub mod bench_support;
 pub mod cache;

@@ -9,12 +9,14 @@ use crate::error::LimitsError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Fuel budget: roughly one unit per wasm instruction. Default 1e9 (about a second of
-    /// straight-line guest work on a current core).
+    /// straight-line guest work on a current core). Covers instantiation too when the call
+    /// instantiates inline; a pre-warmed instance was instantiated before the call.
     pub fuel: u64,
     /// Cap on each linear memory of the instance, in bytes. Default 64 MiB.
     pub memory: u64,
-    /// Wall-clock deadline of one call, including instantiation. Default 5 s. Enforced by the
-    /// runtime's epoch ticker, so it is accurate to about one tick (10 ms by default).
+    /// Wall-clock deadline of one call (including inline instantiation). Default 5 s.
+    /// Enforced by the runtime's epoch ticker, so it is accurate to about one tick (10 ms by
+    /// default).
     pub timeout: Duration,
     /// Cap on the output the guest returns, in bytes. Default 16 MiB.
     pub max_output: usize,

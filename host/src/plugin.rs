@@ -114,6 +114,7 @@ impl Plugin {
         Ok(Plugin { inner, limits })
     }
 
+    #[cfg(feature = "bench-support")]
     pub(crate) fn loaded(&self) -> &Arc<Loaded> {
         &self.inner
     }
@@ -376,7 +377,8 @@ fn load_component(runtime: &Runtime, name: &str, bytes: &[u8], sha256: [u8; 32],
         specs: Specs::default(),
         sha256,
         cache,
-        warm,
+        // Disabled while listing: nothing may hold a reference to this half-built plugin.
+        warm: WarmQueue::new(0, warm.limits, runtime.inner.warm_total.clone()),
     };
     // Ask the plugin what it provides, once, under the runtime's default limits.
     let limits = rt.config.default_limits;
@@ -396,8 +398,10 @@ fn load_component(runtime: &Runtime, name: &str, bytes: &[u8], sha256: [u8; 32],
             Kind::Listener => specs.listeners = listed,
         }
     }
-    loaded = Arc::into_inner(plugin.inner).expect("no other handle exists yet");
+    loaded = Arc::into_inner(plugin.inner)
+        .ok_or_else(|| LoadError::Runtime("internal: a listing call kept a reference to the plugin".into()))?;
     loaded.specs = specs;
+    loaded.warm = warm;
     Ok(loaded)
 }
 

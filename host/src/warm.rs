@@ -4,10 +4,15 @@
 //! still gets an instance no other call has touched — instantiation just moves off the
 //! call's critical path. With the queue empty (or disabled), calls instantiate inline.
 //!
-//! Cost: each warm instance holds one pool slot (so warm instances are capped runtime-wide
-//! at `RuntimeConfig::max_warm_instances`) and the memory its instantiation touched (for a
+//! Cost: each warm instance holds one pool slot (the pool is sized `max_instances` plus the
+//! warm cap, so warm instances never take a slot from a call; the cap is
+//! `RuntimeConfig::max_warm_instances`) and the memory its instantiation touched (for a
 //! Rust component, its data segments and first stack pages; copy-on-write, so typically
 //! well under 1 MiB).
+//!
+//! A warm instance was instantiated before its call, under the plugin's load-time limits:
+//! the call's fuel and deadline then cover the call only, and anything the guest printed
+//! while instantiating appears in that call's logs.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
@@ -18,6 +23,9 @@ use wasmtime::Store;
 use crate::call::CallState;
 use crate::limits::Limits;
 use crate::plugin::{Bound, Loaded};
+
+/// How long (in 1 ms steps) a refill waits for an idle core before giving up.
+const IDLE_WAIT_STEPS: u32 = 20;
 
 /// One plugin's queue.
 pub(crate) struct WarmQueue {
@@ -72,8 +80,14 @@ impl WarmQueue {
     pub(crate) fn refill(&self, cap: usize, idle: impl Fn() -> bool, mut make: impl FnMut() -> wasmtime::Result<(Store<CallState>, Bound)>) {
         self.refill_asked.store(false, Ordering::Release);
         while self.len() < self.target {
+            // Wait a little for an idle core, then give up: the next call asks again.
+            let mut waited = 0;
             while !idle() {
-                std::thread::sleep(std::time::Duration::from_micros(50));
+                if waited >= IDLE_WAIT_STEPS {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                waited += 1;
             }
             if self.total.fetch_add(1, Ordering::AcqRel) >= cap {
                 self.total.fetch_sub(1, Ordering::AcqRel);

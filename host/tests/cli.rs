@@ -226,3 +226,16 @@ fn capability_flags_grant_exactly_what_they_name() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("HOST:GUEST"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn inspect_json_never_prints_env_values() {
+    let home = tempfile::tempdir().unwrap();
+    let probe = guest("caps_probe");
+    let out = plinth(&home, &["inspect", probe.to_str().unwrap(), "--json", "--allow-env", "API_KEY=top-secret-123"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("API_KEY"));
+    assert!(!text(&out.stdout).contains("top-secret-123"), "{}", text(&out.stdout));
+    let out = plinth(&home, &["invoke", probe.to_str().unwrap(), "--allow-http", "https://x.com"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("bad host pattern"), "{}", text(&out.stderr));
+}

@@ -255,3 +255,39 @@ fn a_silent_server_cannot_hold_a_call_past_its_deadline() {
         Err(other) => panic!("unexpected {other:?}"),
     }
 }
+
+#[test]
+fn a_granted_directory_replaced_later_is_not_given_out() {
+    let dir = data_dir();
+    let parent = tempfile::tempdir().unwrap();
+    let granted = parent.path().join("granted");
+    std::fs::create_dir(&granted).unwrap();
+    std::fs::write(granted.join("in.txt"), "original").unwrap();
+    let p = load("caps_probe", fs_caps(&granted, FsMode::Ro, FsMode::Ro));
+    assert_eq!(probe(&p, "read", json!({"path": "/data/in.txt"})), json!({"ok": "original"}));
+    // Swap the granted directory for a symlink to another one.
+    std::fs::rename(&granted, parent.path().join("moved")).unwrap();
+    std::os::unix::fs::symlink(dir.path(), &granted).unwrap();
+    let out = p.call_tool("read", &CallContext::default(), r#"{"path":"/data/in.txt"}"#).unwrap();
+    assert!(denied(&out.output.to_value().unwrap()), "{}", out.output);
+    assert!(out.logs.lines.iter().any(|l| l.message.contains("replaced since it was granted")), "{:?}", out.logs);
+}
+
+#[test]
+fn a_file_cannot_be_granted_as_a_directory() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let asks = Asks { fs: vec![FsAsk { guest: "/d".into(), mode: FsMode::Ro }], ..Asks::default() };
+    let grants = Grants { fs: vec![FsGrant { guest: "/d".into(), host: file.path().into(), mode: FsMode::Ro }], ..Grants::default() };
+    assert!(matches!(Capabilities::resolve(&asks, &grants), Err(CapabilityError::BadHostDir { reason, .. }) if reason.contains("not a directory")));
+}
+
+#[test]
+fn env_values_are_never_printed() {
+    let caps = both(
+        Asks { env: vec!["API_KEY".into()], ..Asks::default() },
+        Grants { env: vec![EnvGrant { name: "API_KEY".into(), value: Some("s3cr3t-value".into()) }], ..Grants::default() },
+    );
+    assert!(!format!("{caps:?}").contains("s3cr3t-value"));
+    assert!(!serde_json::to_string(&caps).unwrap().contains("s3cr3t-value"));
+    assert!(serde_json::to_string(&caps).unwrap().contains("API_KEY"));
+}

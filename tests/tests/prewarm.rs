@@ -94,3 +94,33 @@ fn dropping_a_plugin_releases_its_warm_instances() {
     let b = load(&rt, "json_transform", Some(2));
     wait_ready(&b, 2);
 }
+
+#[test]
+fn an_empty_queue_recovers_once_the_cap_frees_up() {
+    // Cap of 1 warm instance runtime-wide: b's refill gives up while a holds it.
+    let rt = Runtime::with_config(RuntimeConfig { max_instances: 4, ..RuntimeConfig::default() }).unwrap();
+    let a = load(&rt, "text_classifier", Some(1));
+    wait_ready(&a, 1);
+    let b = load(&rt, "json_transform", Some(1));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(b.warm_ready(), 0);
+    drop(a);
+    // The next call (inline) asks again, and the queue fills.
+    b.run_node("transform", &CallContext::default(), "{}").unwrap();
+    wait_ready(&b, 1);
+}
+
+#[test]
+fn warm_instances_never_take_a_slot_from_a_call() {
+    // 4 call slots, 1 warm instance on top: 4 concurrent calls all get a slot.
+    let rt = Runtime::with_config(RuntimeConfig { max_instances: 4, ..RuntimeConfig::default() }).unwrap();
+    let p = load(&rt, "hostile", Some(1)).with_limits(Limits { fuel: u64::MAX / 2, timeout: Duration::from_millis(300), ..Limits::default() }).unwrap();
+    wait_ready(&p, 1);
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4).map(|_| s.spawn(|| p.call_tool("loop", &CallContext::default(), "{}"))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for r in results {
+        assert!(matches!(r, Err(plinth::InvokeError::DeadlineExceeded { .. })), "{r:?}");
+    }
+}

@@ -1,8 +1,9 @@
 //! Sleeps that cannot outlive the call's deadline.
 //!
-//! Fuel and epochs only interrupt running wasm. A guest blocked in a host call — in a
-//! deny-all context the only blocking call is waiting on a clock (`thread::sleep`,
-//! `wasi:io/poll` on a timer) — would hold its thread past the deadline. So the host's
+//! Fuel and epochs only interrupt running wasm. A guest blocked in a host call would hold
+//! its thread past the deadline. In a deny-all context the only blocking call is waiting on
+//! a clock (`thread::sleep`, `wasi:io/poll` on a timer); granted HTTP is bounded in
+//! `caps::http`. So the host's
 //! `subscribe-duration` / `subscribe-instant` are replaced by versions that wake no later
 //! than just after the call's deadline; the guest then resumes, and the epoch deadline traps
 //! it with `DeadlineExceeded` at once.

@@ -125,6 +125,9 @@ impl HostPattern {
             Some(h) => (true, h.to_string()),
             None => (false, host),
         };
+        if port.is_none() && text.starts_with('[') && !text.ends_with(']') {
+            return Err(bad("unexpected text after `]`"));
+        }
         if host.is_empty() || host.contains('*') {
             return Err(bad("`*` is only allowed as a leading `*.`"));
         }
@@ -202,6 +205,17 @@ pub struct Preopen {
     /// Canonical host path (symlinks resolved when granted).
     pub host: PathBuf,
     pub mode: FsMode,
+    /// Device and inode of the directory when it was granted: a call whose directory is no
+    /// longer the same one (renamed away and replaced, e.g. by a symlink) does not get it.
+    #[serde(skip)]
+    pub(crate) identity: (u64, u64),
+}
+
+/// Device and inode of `path` (following symlinks).
+pub(crate) fn identity(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok((m.dev(), m.ino()))
 }
 
 /// Asks and grants that did not meet, for `inspect`/`doctor` to show.
@@ -214,10 +228,12 @@ pub struct CapabilityReport {
 }
 
 /// What one plugin may use: the intersection of its asks and the operator's grants.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Capabilities {
     pub fs: Vec<Preopen>,
-    /// Variable names and values.
+    /// Variable names and values. Values are secrets (API keys): `Debug` and `Serialize`
+    /// show the names only.
+    #[serde(serialize_with = "names_only")]
     pub env: Vec<(String, String)>,
     /// A request must match one of these (asked) ...
     pub http_asked: Vec<HostPattern>,
@@ -225,6 +241,23 @@ pub struct Capabilities {
     pub http_granted: Vec<HostPattern>,
     pub stdio: Stdio,
     pub report: CapabilityReport,
+}
+
+fn names_only<S: serde::Serializer>(env: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(env.iter().map(|(k, _)| k))
+}
+
+impl fmt::Debug for Capabilities {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Capabilities")
+            .field("fs", &self.fs)
+            .field("env", &self.env.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field("http_asked", &self.http_asked)
+            .field("http_granted", &self.http_granted)
+            .field("stdio", &self.stdio)
+            .field("report", &self.report)
+            .finish()
+    }
 }
 
 /// Checks a guest path: `/` or absolute with only plain segments (no empty, `.` or `..`
@@ -274,11 +307,16 @@ impl Capabilities {
                             reason: "not a directory".into(),
                         });
                     }
+                    let identity = identity(&host).map_err(|e| CapabilityError::BadHostDir {
+                        guest: grant.guest.clone(),
+                        host: grant.host.clone(),
+                        reason: e.to_string(),
+                    })?;
                     let mode = if ask.mode == FsMode::Rw && grant.mode == FsMode::Rw { FsMode::Rw } else { FsMode::Ro };
                     if ask.mode == FsMode::Rw && mode == FsMode::Ro {
                         report.not_granted.push(format!("fs {} (write access: granted read-only)", ask.guest));
                     }
-                    caps.fs.push(Preopen { guest: ask.guest.clone(), host, mode });
+                    caps.fs.push(Preopen { guest: ask.guest.clone(), host, mode, identity });
                 }
                 None => report.not_granted.push(format!("fs {}", ask.guest)),
             }

@@ -39,6 +39,19 @@ pub(crate) fn context(logs: &LogSink, caps: &Capabilities) -> WasiCtx {
             FsMode::Ro => FsPerms::ReadOnly,
             FsMode::Rw => FsPerms::ReadWrite,
         };
+        // Same directory as when granted? (Narrows, does not close, the window in which a
+        // process with write access to a parent could swap it for something else.)
+        match super::grants::identity(&dir.host) {
+            Ok(id) if id == dir.identity => {}
+            other => {
+                let why = match other {
+                    Ok(_) => "it was replaced since it was granted".to_string(),
+                    Err(e) => e.to_string(),
+                };
+                logs.host(Level::Warn, format!("granted directory {} for {} is not available: {why}", dir.host.display(), dir.guest));
+                continue;
+            }
+        }
         if let Err(e) = b.preopened_dir(&dir.host, &dir.guest, perms) {
             // The directory existed when granted; it may have gone since. The guest then
             // simply does not see it.
