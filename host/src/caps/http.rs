@@ -1,8 +1,8 @@
 //! Outbound HTTP for plugins granted it: `wasi:http/outgoing-handler` with every request's
 //! authority checked against the plugin's asked-and-granted hosts **before** any
-//! connection, the response body capped, and the whole exchange bounded by the call's
-//! deadline (a guest waiting on the network is blocked in the host, where epochs cannot
-//! reach it).
+//! connection, the response body capped, and the request's own timeouts clamped to the
+//! call's remaining time. (A guest waiting on the network is blocked in the host, where
+//! epochs cannot reach it; `caps::blocking` bounds every such wait by the deadline.)
 
 use std::pin::Pin;
 use std::sync::Arc;

@@ -3,6 +3,7 @@
 //! ([`grants`]); the WASI context ([`wasi`]) and outbound HTTP ([`http`]) then add only the
 //! intersection.
 
+pub(crate) mod blocking;
 pub(crate) mod clocks;
 pub mod grants;
 pub(crate) mod http;

@@ -8,6 +8,26 @@ use wasip2::io::streams::StreamError;
 
 struct HttpProbe;
 
+/// Hostile: writes a request body that nobody will read (the request is never sent), so
+/// the write blocks in the host once the body buffer is full.
+fn stall_body(authority: &str) -> Result<Value, String> {
+    let request = OutgoingRequest::new(Fields::new());
+    request.set_method(&Method::Post).map_err(|()| "bad method")?;
+    request.set_scheme(Some(&Scheme::Http)).map_err(|()| "bad scheme")?;
+    request.set_authority(Some(authority)).map_err(|()| "bad authority")?;
+    let body = request.body().map_err(|()| "no body")?;
+    let out = body.write().map_err(|()| "no stream")?;
+    let chunk = vec![b'x'; 4096];
+    let mut written = 0u64;
+    loop {
+        out.blocking_write_and_flush(&chunk).map_err(|e| format!("write failed after {written} bytes: {e:?}"))?;
+        written += chunk.len() as u64;
+        if written > 1 << 30 {
+            return Ok(json!({ "written": written }));
+        }
+    }
+}
+
 fn get(scheme: &str, authority: &str, path: &str) -> Result<Value, String> {
     let request = OutgoingRequest::new(Fields::new());
     request.set_method(&Method::Get).map_err(|()| "bad method")?;
@@ -40,12 +60,19 @@ fn get(scheme: &str, authority: &str, path: &str) -> Result<Value, String> {
 
 impl Tool for HttpProbe {
     fn tools() -> Vec<ToolSpec> {
-        vec![ToolSpec::new("get", "HTTP GET scheme://authority/path.", json!({"type": "object"}))]
+        vec![
+            ToolSpec::new("get", "HTTP GET scheme://authority/path.", json!({"type": "object"})),
+            ToolSpec::new("stall-body", "Blocks writing a request body nobody reads.", json!({"type": "object"})),
+        ]
     }
 
-    fn call(_name: &str, _ctx: &Context, args: Value) -> Result<Value, Error> {
+    fn call(name: &str, _ctx: &Context, args: Value) -> Result<Value, Error> {
         let s = |k: &str, d: &'static str| args[k].as_str().unwrap_or(d).to_string();
-        Ok(match get(&s("scheme", "http"), &s("authority", ""), &s("path", "/")) {
+        let result = match name {
+            "stall-body" => stall_body(&s("authority", "")),
+            _ => get(&s("scheme", "http"), &s("authority", ""), &s("path", "/")),
+        };
+        Ok(match result {
             Ok(v) => v,
             Err(e) => json!({ "error": e }),
         })
