@@ -33,6 +33,7 @@ pub mod engine;
 pub mod error;
 pub mod limits;
 pub mod plugin;
+pub mod registry;
 pub mod types;
 
 /// The README's Rust examples, compiled as doctests so they cannot drift from the API.

@@ -1,0 +1,167 @@
+//! `plinth.toml`, the manifest beside a plugin's `.wasm`: what the plugin is, what it
+//! provides, what API and host it needs, what it asks for, its default limits and config.
+//!
+//! ```toml
+//! name = "text-classifier"
+//! version = "0.1.0"
+//! description = "Spam / transactional / ham"
+//! license = "Apache-2.0"
+//! entry = "text_classifier.wasm"
+//! api = "0.1.0"              # plinth:plugin version, or "legacy"
+//! plinth = ">=0.1, <0.2"     # host versions it works with
+//!
+//! [provides]
+//! tool = ["classify"]
+//!
+//! [capabilities]             # asks; the operator grants
+//! env = ["API_KEY"]
+//! http = ["api.example.com"]
+//!
+//! [limits]
+//! fuel = 1000000000
+//! memory = 67108864
+//! timeout_ms = 5000
+//!
+//! [config]                   # default plugin config (the call context's `config`)
+//! threshold = 0.8
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::caps::grants::Asks;
+use crate::limits::Limits;
+use crate::plugin::Plugin;
+use crate::types::Kind;
+
+use super::RegistryError;
+
+/// Names the plugin says it provides, by kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provides {
+    #[serde(default)]
+    pub node: Vec<String>,
+    #[serde(default)]
+    pub tool: Vec<String>,
+    #[serde(default)]
+    pub trigger: Vec<String>,
+    #[serde(default)]
+    pub listener: Vec<String>,
+}
+
+impl Provides {
+    pub fn of(&self, kind: Kind) -> &[String] {
+        match kind {
+            Kind::Node => &self.node,
+            Kind::Tool => &self.tool,
+            Kind::Trigger => &self.trigger,
+            Kind::Listener => &self.listener,
+        }
+    }
+}
+
+/// Default limits (unset ones come from the runtime).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestLimits {
+    pub fuel: Option<u64>,
+    /// Bytes.
+    pub memory: Option<u64>,
+    pub timeout_ms: Option<u64>,
+}
+
+/// A parsed `plinth.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub name: String,
+    pub version: semver::Version,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub license: Option<String>,
+    /// The `.wasm`, relative to the manifest.
+    pub entry: String,
+    /// The `plinth:plugin` API version the plugin targets, or `legacy`.
+    pub api: String,
+    /// Host versions the plugin works with.
+    #[serde(default)]
+    pub plinth: Option<semver::VersionReq>,
+    #[serde(default)]
+    pub provides: Provides,
+    #[serde(default)]
+    pub capabilities: Asks,
+    #[serde(default)]
+    pub limits: ManifestLimits,
+    #[serde(default)]
+    pub config: toml::Table,
+}
+
+impl Manifest {
+    /// Reads and parses `path`.
+    pub fn from_file(path: &Path) -> Result<Manifest, RegistryError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| RegistryError::Manifest { path: path.to_path_buf(), reason: e.to_string() })?;
+        Manifest::parse(&text).map_err(|reason| RegistryError::Manifest { path: path.to_path_buf(), reason })
+    }
+
+    /// Parses manifest text.
+    pub fn parse(text: &str) -> Result<Manifest, String> {
+        let m: Manifest = toml::from_str(text).map_err(|e| e.to_string())?;
+        if m.name.is_empty() || !m.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(format!("name `{}` must be non-empty ASCII letters, digits, `-` or `_`", m.name));
+        }
+        if m.entry.contains("..") || Path::new(&m.entry).is_absolute() {
+            return Err(format!("entry `{}` must be a path inside the plugin directory", m.entry));
+        }
+        Ok(m)
+    }
+
+    /// The entry `.wasm` for a manifest at `manifest_path`.
+    pub fn entry_path(&self, manifest_path: &Path) -> PathBuf {
+        manifest_path.parent().unwrap_or(Path::new(".")).join(&self.entry)
+    }
+
+    /// `runtime_defaults` overridden by the manifest's limits.
+    pub fn limits(&self, runtime_defaults: Limits) -> Limits {
+        Limits {
+            fuel: self.limits.fuel.unwrap_or(runtime_defaults.fuel),
+            memory: self.limits.memory.unwrap_or(runtime_defaults.memory),
+            timeout: self.limits.timeout_ms.map(Duration::from_millis).unwrap_or(runtime_defaults.timeout),
+            ..runtime_defaults
+        }
+    }
+
+    /// The default config as JSON.
+    pub fn config_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Checks the manifest against the loaded component: API version, host version, and
+    /// that it really provides everything the manifest says.
+    pub fn check(&self, plugin: &Plugin) -> Result<(), RegistryError> {
+        let bad = |reason: String| RegistryError::Incompatible { plugin: self.name.clone(), reason };
+        if plugin.api_version() != self.api {
+            return Err(bad(format!(
+                "the manifest says api {} but the component is built for {}",
+                self.api,
+                plugin.api_version()
+            )));
+        }
+        if let Some(req) = &self.plinth {
+            let host = semver::Version::parse(env!("CARGO_PKG_VERSION")).expect("crate version is semver");
+            if !req.matches(&host) {
+                return Err(bad(format!("it needs plinth {req}, this host is {host}")));
+            }
+        }
+        for kind in Kind::ALL {
+            for name in self.provides.of(kind) {
+                if !plugin.specs().of(kind).iter().any(|s| &s.name == name) {
+                    return Err(bad(format!("the manifest lists {kind} `{name}`, which the component does not provide")));
+                }
+            }
+        }
+        Ok(())
+    }
+}
