@@ -8,6 +8,7 @@
 //! generation (its compiled code and warm instances) is freed when its last call ends.
 
 pub mod manifest;
+pub mod state;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -84,6 +85,28 @@ pub enum RegistryError {
     VersionMismatch { name: String, wanted: String, found: semver::Version },
     #[error("bad handler reference `{handler}`: {reason} (use wasm://name, name@version or name)")]
     BadHandler { handler: String, reason: String },
+    #[error("plugin state {path}: {reason}")]
+    State { path: PathBuf, reason: String },
+    #[error("{path} was modified (sha256 {actual}, locked {expected}): refusing to run it; reinstall the plugin")]
+    Tampered { path: PathBuf, expected: String, actual: String },
+    #[error("cannot load {key}: {source}")]
+    Load {
+        key: Key,
+        #[source]
+        source: crate::error::LoadError,
+    },
+    #[error(transparent)]
+    Capability(#[from] crate::caps::grants::CapabilityError),
+}
+
+/// What [`Registry::open`] loaded and what it could not.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    pub loaded: Vec<Key>,
+    /// Plugins that failed to load; the others were loaded anyway.
+    pub failed: Vec<(Key, RegistryError)>,
+    /// Installed but disabled.
+    pub disabled: Vec<Key>,
 }
 
 /// A parsed handler reference: `wasm://name`, `wasm://name@1.2.0`, `name@^1.2`, `name`.
@@ -215,5 +238,183 @@ impl Registry {
             }
         }
         Ok(found)
+    }
+}
+
+fn exports_labels(plugin: &Plugin) -> Vec<String> {
+    exports(plugin).iter().map(|(k, n)| format!("{k} {n}")).collect()
+}
+
+/// Reads the manifest for `source`: `dir/plinth.toml`, a `plinth.toml` path, or `None` for a
+/// bare `.wasm`. Returns the manifest (if any), its bytes, and the `.wasm` path.
+fn read_source(source: &std::path::Path) -> Result<(Option<Manifest>, Option<Vec<u8>>, PathBuf), RegistryError> {
+    let manifest_path = if source.is_dir() {
+        Some(source.join("plinth.toml"))
+    } else if source.extension().is_some_and(|e| e == "toml") {
+        Some(source.to_path_buf())
+    } else {
+        None
+    };
+    match manifest_path {
+        Some(mp) => {
+            let bytes = std::fs::read(&mp).map_err(|e| RegistryError::Manifest { path: mp.clone(), reason: e.to_string() })?;
+            let m = Manifest::parse(&String::from_utf8_lossy(&bytes)).map_err(|reason| RegistryError::Manifest { path: mp.clone(), reason })?;
+            let wasm = m.entry_path(&mp);
+            Ok((Some(m), Some(bytes), wasm))
+        }
+        None => Ok((None, None, source.to_path_buf())),
+    }
+}
+
+/// Loads a plugin as installed: capabilities are the manifest's asks ∩ the grants, limits
+/// and config come from the manifest.
+fn load_installed(
+    runtime: &crate::engine::Runtime,
+    key: &Key,
+    wasm: &[u8],
+    manifest: Option<&Manifest>,
+    grants: &crate::caps::grants::Grants,
+) -> Result<(Plugin, semver::Version, Json), RegistryError> {
+    let asks = manifest.map(|m| m.capabilities.clone()).unwrap_or_default();
+    let capabilities = crate::caps::grants::Capabilities::resolve(&asks, grants)?;
+    let limits = manifest.map(|m| m.limits(runtime.config().default_limits));
+    let options = crate::engine::LoadOptions { limits, capabilities, ..Default::default() };
+    let plugin = runtime.load_with(&key.name, wasm, &options).map_err(|source| RegistryError::Load { key: key.clone(), source })?;
+    if let Some(m) = manifest {
+        m.check(&plugin)?;
+    }
+    let version = manifest.map(|m| m.version.clone()).unwrap_or_else(|| semver::Version::new(0, 0, 0));
+    let config = manifest.map(|m| m.config_json()).unwrap_or_else(|| serde_json::json!({}));
+    Ok((plugin, version, Json::from(config)))
+}
+
+/// Installs (or updates) a plugin from `source` for `tenant` with `grants`: checks it loads
+/// and matches its manifest, refuses export conflicts with other installed plugins of the
+/// same scope, then writes the store, the desired state and the lock, in that order.
+/// Returns the lock entry and the impact.
+pub fn install(
+    runtime: &crate::engine::Runtime,
+    home: &state::Home,
+    source: &std::path::Path,
+    tenant: Option<&str>,
+    grants: crate::caps::grants::Grants,
+) -> Result<(state::LockedPlugin, Impact), RegistryError> {
+    let (manifest, manifest_bytes, wasm_path) = read_source(source)?;
+    let wasm = std::fs::read(&wasm_path).map_err(|e| RegistryError::State { path: wasm_path.clone(), reason: e.to_string() })?;
+    let name = match &manifest {
+        Some(m) => m.name.clone(),
+        None => wasm_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+    };
+    let key = Key { tenant: tenant.map(str::to_string), name };
+    let (plugin, version, _config) = load_installed(runtime, &key, &wasm, manifest.as_ref(), &grants)?;
+    let new_exports = exports_labels(&plugin);
+
+    let guard = home.lock()?;
+    let mut lock = home.read_lock()?;
+    let mut impact = Impact::default();
+    let old = lock.plugin.iter().find(|p| p.name == key.name && p.tenant == key.tenant);
+    for other in lock.plugin.iter().filter(|p| p.tenant == key.tenant && p.name != key.name) {
+        if let Some(e) = new_exports.iter().find(|e| other.exports.contains(e)) {
+            let (kind, export) = e.split_once(' ').unwrap_or(("", e));
+            return Err(RegistryError::Conflict {
+                kind: kind.parse().unwrap_or(Kind::Node),
+                export: export.to_string(),
+                new: key,
+                existing: Key { tenant: other.tenant.clone(), name: other.name.clone() },
+            });
+        }
+    }
+    let old_exports = old.map(|o| o.exports.clone()).unwrap_or_default();
+    for e in &new_exports {
+        if old_exports.contains(e) { impact.replaced.push(e.clone()) } else { impact.added.push(e.clone()) }
+    }
+    impact.removed = old_exports.iter().filter(|e| !new_exports.contains(e)).cloned().collect();
+    impact.needs_restart = old.is_some()
+        && old_exports.iter().chain(&new_exports).any(|e| e.starts_with("trigger ") || e.starts_with("listener "));
+
+    // Store first (content-addressed: harmless if the rest never happens) ...
+    let wasm_sha256 = home.store_put(&wasm, "wasm", &guard)?;
+    let manifest_sha256 = manifest_bytes.as_deref().map(|b| home.store_put(b, "toml", &guard)).transpose()?;
+    fault_point("after-store")?;
+    // ... then the desired state ...
+    let mut desired = home.read_desired()?;
+    let source_text = source.to_string_lossy().into_owned();
+    desired.plugin.retain(|p| !(p.name == key.name && p.tenant == key.tenant));
+    desired.plugin.push(state::DesiredPlugin {
+        name: key.name.clone(),
+        tenant: key.tenant.clone(),
+        source: source_text.clone(),
+        enabled: true,
+        grants,
+        config: None,
+    });
+    home.write_desired(&desired, &guard)?;
+    fault_point("after-desired")?;
+    // ... and the lock last.
+    let entry = state::LockedPlugin {
+        name: key.name.clone(),
+        tenant: key.tenant.clone(),
+        version: version.to_string(),
+        wasm_sha256,
+        manifest_sha256,
+        api: plugin.api_version().to_string(),
+        kinds: plugin.kinds().to_vec(),
+        exports: new_exports,
+        source: source_text,
+    };
+    lock.plugin.retain(|p| !(p.name == key.name && p.tenant == key.tenant));
+    lock.plugin.push(entry.clone());
+    lock.plugin.sort_by(|a, b| (&a.tenant, &a.name).cmp(&(&b.tenant, &b.name)));
+    home.write_lock(&lock, &guard)?;
+    Ok((entry, impact))
+}
+
+/// Test hook: `PLINTH_FAULT=<point>` makes an install stop at that point as a crash would.
+fn fault_point(point: &str) -> Result<(), RegistryError> {
+    if std::env::var("PLINTH_FAULT").is_ok_and(|v| v == point) {
+        return Err(RegistryError::State { path: PathBuf::from(point), reason: "simulated crash (PLINTH_FAULT)".into() });
+    }
+    Ok(())
+}
+
+impl Registry {
+    /// Loads every enabled plugin of the lock in `home`. A plugin whose stored files do not
+    /// match their locked hashes is refused (never run); a plugin that fails to load is
+    /// reported and the rest still load.
+    pub fn open(runtime: &crate::engine::Runtime, home: &state::Home) -> Result<(Registry, Discovery), RegistryError> {
+        let lock = home.read_lock()?;
+        let desired = home.read_desired()?;
+        let registry = Registry::new();
+        let mut report = Discovery::default();
+        for locked in &lock.plugin {
+            let key = Key { tenant: locked.tenant.clone(), name: locked.name.clone() };
+            let want = desired.plugin.iter().find(|d| d.name == locked.name && d.tenant == locked.tenant);
+            if want.is_some_and(|d| !d.enabled) {
+                report.disabled.push(key);
+                continue;
+            }
+            let grants = want.map(|d| d.grants.clone()).unwrap_or_default();
+            let result = (|| {
+                let wasm = home.store_get(&locked.wasm_sha256, "wasm")?;
+                let manifest = match &locked.manifest_sha256 {
+                    Some(sha) => {
+                        let bytes = home.store_get(sha, "toml")?;
+                        let path = home.store_path(sha, "toml");
+                        Some(Manifest::parse(&String::from_utf8_lossy(&bytes)).map_err(|reason| RegistryError::Manifest { path, reason })?)
+                    }
+                    None => None,
+                };
+                let (plugin, version, config) = load_installed(runtime, &key, &wasm, manifest.as_ref(), &grants)?;
+                registry.register(key.clone(), version, plugin, config)
+            })();
+            match result {
+                Ok(_) => report.loaded.push(key),
+                Err(e) => {
+                    tracing::warn!(plugin = %key, error = %e, "plugin not loaded");
+                    report.failed.push((key, e));
+                }
+            }
+        }
+        Ok((registry, report))
     }
 }
