@@ -239,3 +239,80 @@ fn inspect_json_never_prints_env_values() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("bad host pattern"), "{}", text(&out.stderr));
 }
+
+/// `plinth` with PLINTH_HOME set and stdin not a terminal.
+fn plinth_in(home: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_plinth"))
+        .args(args)
+        .env("PLINTH_HOME", home)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run plinth")
+}
+
+#[test]
+fn managing_plugins_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let dir = tmp.path().join("text-classifier");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(guest("text_classifier"), dir.join("text_classifier.wasm")).unwrap();
+    std::fs::write(
+        dir.join("plinth.toml"),
+        "name = \"text-classifier\"\nversion = \"0.1.0\"\nentry = \"text_classifier.wasm\"\napi = \"0.1.0\"\n[provides]\ntool = [\"classify\"]\n",
+    )
+    .unwrap();
+    let dir_s = dir.to_str().unwrap();
+    let run = |args: &[&str]| plinth_in(&home, args);
+    let ok = |out: &Output| assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+
+    // Without a terminal and without --yes nothing is applied.
+    let out = run(&["plugin", "install", dir_s]);
+    assert_eq!(out.status.code(), Some(8), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("+ tool classify"), "impact not shown: {}", text(&out.stderr));
+    ok(&run(&["plugin", "list"]));
+    assert!(!text(&run(&["plugin", "list"]).stdout).contains("text-classifier"));
+
+    ok(&run(&["plugin", "install", dir_s, "--yes"]));
+    ok(&run(&["plugin", "install", guest("json_transform").to_str().unwrap(), "--yes", "--tenant", "acme"]));
+    let list = text(&run(&["plugin", "list"]).stdout);
+    assert!(list.contains("text-classifier") && list.contains("json_transform") && list.contains("acme"), "{list}");
+    let show = text(&run(&["plugin", "show", "text-classifier"]).stdout);
+    assert!(show.contains("version:  0.1.0") && show.contains("tool classify"), "{show}");
+
+    // Invoke by handler reference.
+    let out = run(&["invoke", "wasm://text-classifier", "--params", r#"{"text":"Buy now! Limited offer!"}"#]);
+    ok(&out);
+    assert!(text(&out.stdout).contains(r#""category":"spam""#));
+    // acme's plugin: reachable for acme only.
+    ok(&run(&["invoke", "json_transform", "--tenant", "acme", "--params", "{}"]));
+    assert_ne!(run(&["invoke", "json_transform", "--params", "{}"]).status.code(), Some(0));
+
+    // Disable: invoke fails saying so; enable: it works again.
+    ok(&run(&["plugin", "disable", "text-classifier"]));
+    let out = run(&["invoke", "text-classifier", "--params", r#"{"text":"x"}"#]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(text(&out.stderr).contains("disabled"), "{}", text(&out.stderr));
+    ok(&run(&["plugin", "enable", "text-classifier"]));
+    ok(&run(&["invoke", "text-classifier", "--params", r#"{"text":"x"}"#]));
+
+    // Update shows the impact.
+    let out = run(&["plugin", "update", "text-classifier", "--yes"]);
+    ok(&out);
+    assert!(text(&out.stderr).contains("~ tool classify"), "{}", text(&out.stderr));
+
+    // Doctor is happy, then finds a tampered store file and names it.
+    ok(&run(&["plugin", "doctor"]));
+    let lock = std::fs::read_to_string(home.join("plinth.lock")).unwrap();
+    let sha = lock.split("wasm_sha256 = \"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    std::fs::write(home.join("store").join(format!("{sha}.wasm")), b"tampered").unwrap();
+    let out = run(&["plugin", "doctor"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains(&sha) && text(&out.stdout).contains("fix:"), "{}", text(&out.stdout));
+
+    // Uninstall.
+    ok(&run(&["plugin", "uninstall", "json_transform", "--tenant", "acme"]));
+    assert!(!text(&run(&["plugin", "list"]).stdout).contains("json_transform"));
+    assert_eq!(run(&["plugin", "uninstall", "json_transform", "--tenant", "acme"]).status.code(), Some(1));
+}

@@ -5,7 +5,7 @@
 //! 3 the plugin returned an error · 4 a limit was hit (fuel, deadline, memory, stack, output) ·
 //! 5 the plugin trapped, returned invalid output or broke the legacy ABI ·
 //! 6 invalid or incompatible component or module ·
-//! 7 runtime busy.
+//! 7 runtime busy · 8 a plugin change was not confirmed (pass --yes).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
+use plinth::registry::state::Home;
+use plinth::registry::{Handler, Impact, Key, Registry, RegistryError, doctor, install_confirmed, set_enabled, uninstall};
 use plinth::{
     Asks, CallContext, Capabilities, EnvGrant, Format, FsAsk, FsGrant, FsMode, Grants, HostPattern, InboundMessage, InvokeError,
     Json, Kind, Limits, LoadError, LoadOptions, Plugin, Runtime, RuntimeConfig, Stdio,
@@ -42,6 +44,64 @@ enum Command {
     },
     /// Call a plugin once and print its output JSON on stdout (logs, fuel and time on stderr).
     Invoke(InvokeArgs),
+    /// Manage installed plugins under $PLINTH_HOME (default ~/.plinth).
+    #[command(subcommand)]
+    Plugin(PluginCmd),
+}
+
+#[derive(Subcommand)]
+enum PluginCmd {
+    /// Install a plugin: a directory with plinth.toml, a plinth.toml, or a bare .wasm. The
+    /// --allow-* flags are the operator's grants (the manifest holds the plugin's asks).
+    Install {
+        path: PathBuf,
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        grants: CapArgs,
+        /// Apply without asking (required without a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Reinstall a plugin from PATH, or from where it was installed from.
+    Update {
+        name: String,
+        path: Option<PathBuf>,
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        grants: CapArgs,
+        #[arg(long)]
+        yes: bool,
+    },
+    /// List installed plugins.
+    List,
+    /// Show one installed plugin.
+    Show {
+        name: String,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Enable an installed plugin.
+    Enable {
+        name: String,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Disable an installed plugin (it stays installed; calls to it fail).
+    Disable {
+        name: String,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Remove an installed plugin.
+    Uninstall {
+        name: String,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Check every installed plugin and the state files; exit 1 on any problem.
+    Doctor,
 }
 
 /// Capabilities for a bare `.wasm`: each flag is both the plugin's ask and the operator's
@@ -64,7 +124,22 @@ struct CapArgs {
 }
 
 impl CapArgs {
+    /// The flags as operator grants (for installed plugins, whose manifest holds the asks).
+    fn grants(&self) -> anyhow::Result<Grants> {
+        let caps = self.asks_and_grants()?;
+        Ok(caps.1)
+    }
+
     fn capabilities(&self) -> anyhow::Result<Capabilities> {
+        let (asks, grants) = self.asks_and_grants()?;
+        let caps = Capabilities::resolve(&asks, &grants)?;
+        for line in &caps.report.not_granted {
+            eprintln!("warning: not available: {line}");
+        }
+        Ok(caps)
+    }
+
+    fn asks_and_grants(&self) -> anyhow::Result<(Asks, Grants)> {
         let mut asks = Asks::default();
         let mut grants = Grants::default();
         for spec in &self.allow_fs {
@@ -95,11 +170,7 @@ impl CapArgs {
         if self.drop_stdio {
             asks.stdio = Stdio::Drop;
         }
-        let caps = Capabilities::resolve(&asks, &grants)?;
-        for line in &caps.report.not_granted {
-            eprintln!("warning: not available: {line}");
-        }
-        Ok(caps)
+        Ok((asks, grants))
     }
 }
 
@@ -112,7 +183,8 @@ struct CacheArgs {
 
 #[derive(Args)]
 struct InvokeArgs {
-    /// The component (.wasm).
+    /// A component or legacy module (.wasm), or an installed plugin's name or handler
+    /// reference (name, name@version, wasm://name).
     file: PathBuf,
     /// node, tool, trigger or listener; may be omitted when the plugin provides one kind.
     #[arg(long)]
@@ -227,6 +299,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Inspect { file, json, caps, cache } => inspect(&file, json, &caps, &cache),
         Command::Invoke(args) => invoke(args),
+        Command::Plugin(cmd) => plugin_cmd(cmd),
     }
 }
 
@@ -309,8 +382,33 @@ fn parse_json(what: &str, text: &str) -> Result<Json, Failure> {
     Json::parse(text).map_err(|e| Failure { code: 1, error: anyhow!("--{what} is not valid JSON: {e}") })
 }
 
+/// An installed plugin by name or handler reference (when FILE is not a file).
+fn installed(handler: &str, tenant: Option<&str>) -> Result<(Plugin, Json), Failure> {
+    let home = home()?;
+    let (registry, _report) = Registry::open(&registry_runtime(&home)?, &home).map_err(anyhow::Error::from)?;
+    match registry.resolve(handler, tenant) {
+        Ok(found) => Ok((found.plugin.clone(), found.config.clone())),
+        Err(e @ RegistryError::NotFound { .. }) => {
+            let name = Handler::parse(handler).map(|h| h.name).unwrap_or_default();
+            let desired = home.read_desired().map_err(anyhow::Error::from)?;
+            let disabled = desired.plugin.iter().any(|d| d.name == name && !d.enabled && (d.tenant.is_none() || d.tenant.as_deref() == tenant));
+            if disabled {
+                return Err(anyhow!("plugin `{name}` is disabled: enable it with `plinth plugin enable {name}`").into());
+            }
+            Err(anyhow::Error::from(e).into())
+        }
+        Err(e) => Err(anyhow::Error::from(e).into()),
+    }
+}
+
 fn invoke(args: InvokeArgs) -> Result<(), Failure> {
-    let plugin = load(&args.file, &args.caps, &args.cache)?;
+    let by_name = !args.file.exists() && !args.file.extension().is_some_and(|e| e == "wasm");
+    let (plugin, installed_config) = if by_name {
+        let (p, config) = installed(&args.file.to_string_lossy(), args.tenant.as_deref())?;
+        (p, Some(config))
+    } else {
+        (load(&args.file, &args.caps, &args.cache)?, None)
+    };
     let kind = match args.kind {
         Some(k) => k,
         None => match plugin.kinds() {
@@ -338,6 +436,9 @@ fn invoke(args: InvokeArgs) -> Result<(), Failure> {
     let plugin = with_limits(plugin, &args)?;
     let params = read_params(&args)?;
     let mut ctx = CallContext { tenant: args.tenant.clone(), ..CallContext::default() };
+    if let Some(config) = installed_config {
+        ctx.config = config;
+    }
     if let Some(c) = &args.config {
         ctx.config = parse_json("config", c)?;
     }
@@ -439,4 +540,155 @@ fn inbound_message(params: &str) -> anyhow::Result<InboundMessage> {
         Some(other) => other.to_string().into_bytes(),
     };
     Ok(InboundMessage { method: text("method"), path: text("path"), headers, body })
+}
+
+fn home() -> Result<Home, Failure> {
+    Home::from_env().ok_or_else(|| anyhow!("set PLINTH_HOME (or HOME) to locate the plugin state").into())
+}
+
+fn registry_runtime(home: &Home) -> Result<Runtime, Failure> {
+    let config = RuntimeConfig { cache_dir: Some(home.cache_dir()), ..RuntimeConfig::default() };
+    Ok(Runtime::with_config(config)?)
+}
+
+fn key(name: &str, tenant: &Option<String>) -> Key {
+    Key { tenant: tenant.clone(), name: name.to_string() }
+}
+
+/// Prints the impact and asks (or refuses without a terminal unless --yes).
+fn confirm(impact: &Impact, yes: bool) -> bool {
+    for a in &impact.added {
+        eprintln!("  + {a}  (new)");
+    }
+    for r in &impact.replaced {
+        eprintln!("  ~ {r}  (implementation changes)");
+    }
+    for r in &impact.removed {
+        eprintln!("  - {r}  (removed)");
+    }
+    if impact.needs_restart {
+        eprintln!("  ! triggers or listeners change: restart them after applying");
+    }
+    if yes {
+        return true;
+    }
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        eprintln!("refusing to apply without a terminal to confirm on; pass --yes");
+        return false;
+    }
+    eprint!("apply? [y/N] ");
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    matches!(answer.trim(), "y" | "Y" | "yes")
+}
+
+fn registry_failure(e: RegistryError) -> Failure {
+    let code = match &e {
+        RegistryError::Declined => 8,
+        RegistryError::Load { source: LoadError::Io { .. } | LoadError::Runtime(_) | LoadError::Limits(_), .. } => 1,
+        RegistryError::Load { .. } => 6,
+        RegistryError::Incompatible { .. } | RegistryError::Conflict { .. } | RegistryError::Manifest { .. } => 6,
+        _ => 1,
+    };
+    Failure { code, error: e.into() }
+}
+
+fn plugin_cmd(cmd: PluginCmd) -> Result<(), Failure> {
+    let home = home()?;
+    match cmd {
+        PluginCmd::Install { path, tenant, grants, yes } => {
+            let runtime = registry_runtime(&home)?;
+            eprintln!("installing {}:", path.display());
+            let (locked, _) = install_confirmed(&runtime, &home, &path, tenant.as_deref(), grants.grants()?, |i| confirm(i, yes))
+                .map_err(registry_failure)?;
+            println!("installed {} {} ({})", key(&locked.name, &locked.tenant), locked.version, locked.exports.join(", "));
+        }
+        PluginCmd::Update { name, path, tenant, grants, yes } => {
+            let lock = home.read_lock().map_err(registry_failure)?;
+            let current = lock
+                .plugin
+                .iter()
+                .find(|p| p.name == name && p.tenant == tenant)
+                .ok_or_else(|| registry_failure(RegistryError::NotInstalled(key(&name, &tenant))))?;
+            let source = path.unwrap_or_else(|| PathBuf::from(&current.source));
+            let desired = home.read_desired().map_err(registry_failure)?;
+            let kept = desired.plugin.iter().find(|d| d.name == name && d.tenant == tenant).map(|d| d.grants.clone()).unwrap_or_default();
+            let grants = if grants.allow_fs.is_empty() && grants.allow_env.is_empty() && grants.allow_http.is_empty() { kept } else { grants.grants()? };
+            let runtime = registry_runtime(&home)?;
+            eprintln!("updating {} from {}:", key(&name, &tenant), source.display());
+            let (locked, _) =
+                install_confirmed(&runtime, &home, &source, tenant.as_deref(), grants, |i| confirm(i, yes)).map_err(registry_failure)?;
+            println!("updated {} to {}", key(&locked.name, &locked.tenant), locked.version);
+        }
+        PluginCmd::List => {
+            let lock = home.read_lock().map_err(registry_failure)?;
+            let desired = home.read_desired().map_err(registry_failure)?;
+            println!("{:<24} {:<10} {:<10} {:<8} {:<8} EXPORTS", "NAME", "TENANT", "VERSION", "ENABLED", "API");
+            for p in &lock.plugin {
+                let enabled = desired.plugin.iter().find(|d| d.name == p.name && d.tenant == p.tenant).is_some_and(|d| d.enabled);
+                println!(
+                    "{:<24} {:<10} {:<10} {:<8} {:<8} {}",
+                    p.name,
+                    p.tenant.as_deref().unwrap_or("-"),
+                    p.version,
+                    if enabled { "yes" } else { "no" },
+                    p.api,
+                    p.exports.join(", ")
+                );
+            }
+        }
+        PluginCmd::Show { name, tenant } => {
+            let lock = home.read_lock().map_err(registry_failure)?;
+            let p = lock
+                .plugin
+                .iter()
+                .find(|p| p.name == name && p.tenant == tenant)
+                .ok_or_else(|| registry_failure(RegistryError::NotInstalled(key(&name, &tenant))))?;
+            let desired = home.read_desired().map_err(registry_failure)?;
+            let d = desired.plugin.iter().find(|d| d.name == name && d.tenant == tenant);
+            println!("{}", key(&p.name, &p.tenant));
+            println!("  version:  {}", p.version);
+            println!("  enabled:  {}", d.is_some_and(|d| d.enabled));
+            println!("  api:      {}", p.api);
+            println!("  exports:  {}", p.exports.join(", "));
+            println!("  source:   {}", p.source);
+            println!("  wasm:     sha256 {}", p.wasm_sha256);
+            if let Some(m) = &p.manifest_sha256 {
+                println!("  manifest: sha256 {m}");
+            }
+            if let Some(d) = d {
+                let g = &d.grants;
+                let fs: Vec<String> = g.fs.iter().map(|f| format!("{} -> {}", f.guest, f.host.display())).collect();
+                let env: Vec<&str> = g.env.iter().map(|e| e.name.as_str()).collect();
+                let http: Vec<String> = g.http.iter().map(|h| h.to_string()).collect();
+                println!("  grants:   fs [{}], env [{}], http [{}]", fs.join(", "), env.join(", "), http.join(", "));
+            }
+        }
+        PluginCmd::Enable { name, tenant } => {
+            set_enabled(&home, &key(&name, &tenant), true).map_err(registry_failure)?;
+            println!("enabled {}", key(&name, &tenant));
+        }
+        PluginCmd::Disable { name, tenant } => {
+            set_enabled(&home, &key(&name, &tenant), false).map_err(registry_failure)?;
+            println!("disabled {}", key(&name, &tenant));
+        }
+        PluginCmd::Uninstall { name, tenant } => {
+            uninstall(&home, &key(&name, &tenant)).map_err(registry_failure)?;
+            println!("uninstalled {}", key(&name, &tenant));
+        }
+        PluginCmd::Doctor => {
+            let runtime = registry_runtime(&home)?;
+            let problems = doctor(&runtime, &home).map_err(registry_failure)?;
+            if problems.is_empty() {
+                println!("ok: no problems found in {}", home.root().display());
+                return Ok(());
+            }
+            for p in &problems {
+                println!("{}: {} — fix: {}", p.plugin, p.problem, p.fix);
+            }
+            return Err(Failure { code: 1, error: anyhow!("{} problem(s) found", problems.len()) });
+        }
+    }
+    Ok(())
 }

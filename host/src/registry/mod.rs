@@ -97,6 +97,10 @@ pub enum RegistryError {
     },
     #[error(transparent)]
     Capability(#[from] crate::caps::grants::CapabilityError),
+    #[error("not applied: the change was not confirmed (pass --yes to apply without asking)")]
+    Declined,
+    #[error("plugin `{0}` is not installed")]
+    NotInstalled(Key),
 }
 
 /// What [`Registry::open`] loaded and what it could not.
@@ -299,6 +303,18 @@ pub fn install(
     tenant: Option<&str>,
     grants: crate::caps::grants::Grants,
 ) -> Result<(state::LockedPlugin, Impact), RegistryError> {
+    install_confirmed(runtime, home, source, tenant, grants, |_| true)
+}
+
+/// [`install`], asking `confirm` with the impact before anything is written.
+pub fn install_confirmed(
+    runtime: &crate::engine::Runtime,
+    home: &state::Home,
+    source: &std::path::Path,
+    tenant: Option<&str>,
+    grants: crate::caps::grants::Grants,
+    confirm: impl FnOnce(&Impact) -> bool,
+) -> Result<(state::LockedPlugin, Impact), RegistryError> {
     let (manifest, manifest_bytes, wasm_path) = read_source(source)?;
     let wasm = std::fs::read(&wasm_path).map_err(|e| RegistryError::State { path: wasm_path.clone(), reason: e.to_string() })?;
     let name = match &manifest {
@@ -332,6 +348,9 @@ pub fn install(
     impact.needs_restart = old.is_some()
         && old_exports.iter().chain(&new_exports).any(|e| e.starts_with("trigger ") || e.starts_with("listener "));
 
+    if !confirm(&impact) {
+        return Err(RegistryError::Declined);
+    }
     // Store first (content-addressed: harmless if the rest never happens) ...
     let wasm_sha256 = home.store_put(&wasm, "wasm", &guard)?;
     let manifest_sha256 = manifest_bytes.as_deref().map(|b| home.store_put(b, "toml", &guard)).transpose()?;
@@ -417,4 +436,94 @@ impl Registry {
         }
         Ok((registry, report))
     }
+}
+
+/// Enables or disables an installed plugin (desired state only; the lock is unchanged).
+pub fn set_enabled(home: &state::Home, key: &Key, enabled: bool) -> Result<(), RegistryError> {
+    let guard = home.lock()?;
+    let mut desired = home.read_desired()?;
+    let entry = desired
+        .plugin
+        .iter_mut()
+        .find(|p| p.name == key.name && p.tenant == key.tenant)
+        .ok_or_else(|| RegistryError::NotInstalled(key.clone()))?;
+    entry.enabled = enabled;
+    home.write_desired(&desired, &guard)
+}
+
+/// Removes a plugin from the desired state and the lock (the lock first: a crash between
+/// the two leaves an entry that doctor reports as desired but not locked).
+pub fn uninstall(home: &state::Home, key: &Key) -> Result<(), RegistryError> {
+    let guard = home.lock()?;
+    let mut lock = home.read_lock()?;
+    let mut desired = home.read_desired()?;
+    let before = (lock.plugin.len(), desired.plugin.len());
+    lock.plugin.retain(|p| !(p.name == key.name && p.tenant == key.tenant));
+    desired.plugin.retain(|p| !(p.name == key.name && p.tenant == key.tenant));
+    if (lock.plugin.len(), desired.plugin.len()) == before {
+        return Err(RegistryError::NotInstalled(key.clone()));
+    }
+    home.write_lock(&lock, &guard)?;
+    home.write_desired(&desired, &guard)
+}
+
+/// One problem found by [`doctor`], with how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub plugin: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+/// Checks the state without changing it: every locked plugin's stored files against their
+/// hashes, that it loads and matches its manifest, lock ↔ desired consistency, and
+/// capabilities asked but not granted.
+pub fn doctor(runtime: &crate::engine::Runtime, home: &state::Home) -> Result<Vec<Problem>, RegistryError> {
+    let lock = home.read_lock()?;
+    let desired = home.read_desired()?;
+    let mut problems = Vec::new();
+    let mut add = |key: &Key, problem: String, fix: String| problems.push(Problem { plugin: key.to_string(), problem, fix });
+    for locked in &lock.plugin {
+        let key = Key { tenant: locked.tenant.clone(), name: locked.name.clone() };
+        let tenant_flag = locked.tenant.as_ref().map(|t| format!(" --tenant {t}")).unwrap_or_default();
+        let reinstall = format!("plinth plugin install {}{tenant_flag}", locked.source);
+        let want = desired.plugin.iter().find(|d| d.name == locked.name && d.tenant == locked.tenant);
+        if want.is_none() {
+            add(&key, "locked but not in plugins.toml".into(), format!("{reinstall} (or plinth plugin uninstall {}{tenant_flag})", locked.name));
+        }
+        let wasm = match home.store_get(&locked.wasm_sha256, "wasm") {
+            Ok(w) => w,
+            Err(e) => {
+                add(&key, e.to_string(), reinstall.clone());
+                continue;
+            }
+        };
+        let manifest = match &locked.manifest_sha256 {
+            Some(sha) => match home.store_get(sha, "toml") {
+                Ok(b) => Manifest::parse(&String::from_utf8_lossy(&b)).ok(),
+                Err(e) => {
+                    add(&key, e.to_string(), reinstall.clone());
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let grants = want.map(|d| d.grants.clone()).unwrap_or_default();
+        match load_installed(runtime, &key, &wasm, manifest.as_ref(), &grants) {
+            Ok((plugin, _, _)) => {
+                for missing in &plugin.capabilities().report.not_granted {
+                    add(&key, format!("asks for {missing}, which is not granted"), format!("grant it: {reinstall} --allow-…"));
+                }
+            }
+            Err(e) => add(&key, format!("does not load: {e}"), format!("update or reinstall it: {reinstall}")),
+        }
+    }
+    for d in &desired.plugin {
+        if !lock.plugin.iter().any(|l| l.name == d.name && l.tenant == d.tenant) {
+            let key = Key { tenant: d.tenant.clone(), name: d.name.clone() };
+            let tenant_flag = d.tenant.as_ref().map(|t| format!(" --tenant {t}")).unwrap_or_default();
+            add(&key, "in plugins.toml but not locked (an install did not finish)".into(), format!("plinth plugin install {}{tenant_flag}", d.source));
+        }
+    }
+    Ok(problems)
 }
