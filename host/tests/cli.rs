@@ -316,3 +316,59 @@ fn managing_plugins_end_to_end() {
     assert!(!text(&run(&["plugin", "list"]).stdout).contains("json_transform"));
     assert_eq!(run(&["plugin", "uninstall", "json_transform", "--tenant", "acme"]).status.code(), Some(1));
 }
+
+#[test]
+fn a_killed_install_leaves_state_doctor_accepts_or_repairs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let tc = guest("text_classifier");
+    let tc = tc.to_str().unwrap();
+    assert_eq!(plinth_in(&home, &["plugin", "install", guest("json_transform").to_str().unwrap(), "--yes"]).status.code(), Some(0));
+    for point in ["after-store", "after-desired"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_plinth"))
+            .args(["plugin", "install", tc, "--yes"])
+            .env("PLINTH_HOME", &home)
+            .env("PLINTH_FAULT", point)
+            .env("PLINTH_FAULT_KILL", "1")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), None, "the install was not killed at {point}");
+        let doctor = plinth_in(&home, &["plugin", "doctor"]);
+        let report = text(&doctor.stdout);
+        match point {
+            // Only content-addressed store files were written: nothing to report.
+            "after-store" => assert_eq!(doctor.status.code(), Some(0), "{report}"),
+            // plugins.toml names a plugin the lock does not have: reported with its fix.
+            _ => {
+                assert_eq!(doctor.status.code(), Some(1), "{report}");
+                assert!(report.contains("not locked") && report.contains("plinth plugin install"), "{report}");
+            }
+        }
+        // The lock is intact: the installed plugin still runs.
+        assert_eq!(plinth_in(&home, &["invoke", "json_transform", "--params", "{}"]).status.code(), Some(0));
+    }
+    // Applying the fix repairs the state.
+    assert_eq!(plinth_in(&home, &["plugin", "install", tc, "--yes"]).status.code(), Some(0));
+    assert_eq!(plinth_in(&home, &["plugin", "doctor"]).status.code(), Some(0));
+}
+
+#[test]
+fn concurrent_installs_both_land() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let spawn = |g: &str| {
+        Command::new(env!("CARGO_BIN_EXE_plinth"))
+            .args(["plugin", "install", guest(g).to_str().unwrap(), "--yes"])
+            .env("PLINTH_HOME", &home)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (mut a, mut b) = (spawn("json_transform"), spawn("interval_trigger"));
+    assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
+    let list = text(&plinth_in(&home, &["plugin", "list"]).stdout);
+    assert!(list.contains("json_transform") && list.contains("interval_trigger"), "{list}");
+}

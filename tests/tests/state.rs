@@ -93,3 +93,74 @@ fn disabled_plugins_are_not_loaded() {
     assert_eq!(report.disabled, [Key::global("text-classifier")]);
     assert!(registry.list().is_empty());
 }
+
+/// The same component with a custom section appended: different bytes, same behaviour.
+fn variant(n: u8) -> Vec<u8> {
+    let mut bytes = std::fs::read(guest("text_classifier")).unwrap();
+    bytes.extend_from_slice(&[0x00, 0x05, 0x03, b'g', b'e', b'n', n]);
+    bytes
+}
+
+#[test]
+fn updates_hot_reload_under_load_with_no_failed_call() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let tmp = tempfile::tempdir().unwrap();
+    let home = Home::new(tmp.path().join("home"));
+    let dir = classifier_dir(tmp.path());
+    install(runtime(), &home, &dir, None, Grants::default()).unwrap();
+    let (registry, _) = Registry::open(runtime(), &home).unwrap();
+    let registry = Arc::new(registry);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let (r, stop, ok, failed) = (registry.clone(), stop.clone(), ok.clone(), failed.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let res = r.resolve("text-classifier", None).ok().and_then(|p| {
+                        p.plugin.call_tool("classify", &CallContext::default(), r#"{"text":"Buy now!"}"#).ok()
+                    });
+                    match res {
+                        Some(out) if out.output.to_value().unwrap()["category"] == "spam" => ok.fetch_add(1, Ordering::Relaxed),
+                        _ => failed.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            })
+        })
+        .collect();
+    for n in 1..=5u8 {
+        std::fs::write(dir.join("text_classifier.wasm"), variant(n)).unwrap();
+        install(runtime(), &home, &dir, None, Grants::default()).unwrap();
+        let report = registry.refresh(runtime(), &home).unwrap();
+        assert_eq!(report.loaded, [Key::global("text-classifier")], "{report:?}");
+        assert_eq!(registry.resolve("text-classifier", None).unwrap().generation, u64::from(n) + 1);
+    }
+    // Nothing changed: nothing reloads.
+    assert!(registry.refresh(runtime(), &home).unwrap().loaded.is_empty());
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert_eq!(failed.load(Ordering::Relaxed), 0);
+    assert!(ok.load(Ordering::Relaxed) > 5);
+    // Uninstalled elsewhere: refresh removes it.
+    plinth::registry::uninstall(&home, &Key::global("text-classifier")).unwrap();
+    registry.refresh(runtime(), &home).unwrap();
+    assert!(registry.list().is_empty());
+}
+
+#[test]
+fn operator_config_overrides_the_manifest_default() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = Home::new(tmp.path().join("home"));
+    install(runtime(), &home, &classifier_dir(tmp.path()), None, Grants::default()).unwrap();
+    let lock = home.lock().unwrap();
+    let mut desired = home.read_desired().unwrap();
+    desired.plugin[0].config = Some(toml::from_str("threshold = 0.5\nmode = \"strict\"").unwrap());
+    home.write_desired(&desired, &lock).unwrap();
+    drop(lock);
+    let (registry, _) = Registry::open(runtime(), &home).unwrap();
+    let config = registry.resolve("text-classifier", None).unwrap().config.to_value().unwrap();
+    assert_eq!(config, serde_json::json!({"threshold": 0.5, "mode": "strict"}));
+}

@@ -57,6 +57,13 @@ pub struct Installed {
     pub generation: u64,
 }
 
+impl Installed {
+    /// sha256 of the wasm this generation runs.
+    pub fn sha256(&self) -> String {
+        self.plugin.sha256()
+    }
+}
+
 /// What a registration changes, so an operator can see it before applying it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Impact {
@@ -146,6 +153,15 @@ impl Handler {
 #[derive(Default)]
 pub struct Registry {
     entries: RwLock<BTreeMap<Key, Arc<Installed>>>,
+    /// For plugins loaded from state: what they were loaded from (see `fingerprint`).
+    loaded_from: RwLock<BTreeMap<Key, String>>,
+}
+
+/// Everything that defines an installed plugin's behaviour: its wasm, manifest, grants and
+/// config. `refresh` reloads a plugin when this changes.
+fn fingerprint(locked: &state::LockedPlugin, desired: Option<&state::DesiredPlugin>) -> String {
+    let desired = desired.map(|d| toml::to_string(d).unwrap_or_default()).unwrap_or_default();
+    state::sha256_hex(format!("{}\n{:?}\n{desired}", locked.wasm_sha256, locked.manifest_sha256).as_bytes())
 }
 
 fn exports(plugin: &Plugin) -> Vec<(Kind, String)> {
@@ -388,52 +404,101 @@ pub fn install_confirmed(
     Ok((entry, impact))
 }
 
-/// Test hook: `PLINTH_FAULT=<point>` makes an install stop at that point as a crash would.
+/// Test hook: `PLINTH_FAULT=<point>` makes an install stop at that point as a crash would
+/// (with `PLINTH_FAULT_KILL=1` the process really dies there).
 fn fault_point(point: &str) -> Result<(), RegistryError> {
     if std::env::var("PLINTH_FAULT").is_ok_and(|v| v == point) {
+        if std::env::var_os("PLINTH_FAULT_KILL").is_some() {
+            std::process::abort();
+        }
         return Err(RegistryError::State { path: PathBuf::from(point), reason: "simulated crash (PLINTH_FAULT)".into() });
     }
     Ok(())
 }
 
+/// The config an installed plugin runs with: the manifest's defaults, overridden key by key
+/// by the operator's `config` in `plugins.toml`.
+fn merged_config(manifest: Json, overrides: Option<&toml::Table>) -> Json {
+    let mut base = manifest.to_value().unwrap_or_else(|_| serde_json::json!({}));
+    if let (Some(obj), Some(over)) = (base.as_object_mut(), overrides) {
+        if let Ok(serde_json::Value::Object(over)) = serde_json::to_value(over) {
+            obj.extend(over);
+        }
+    }
+    Json::from(base)
+}
+
 impl Registry {
+    /// Brings a running registry in line with `home` (after `plinth plugin install/update/
+    /// disable/uninstall` ran elsewhere): plugins whose locked wasm changed are reloaded
+    /// as a new generation (calls already running finish on the old one), new ones are
+    /// added, and disabled or uninstalled ones removed. Unchanged plugins are untouched.
+    pub fn refresh(&self, runtime: &crate::engine::Runtime, home: &state::Home) -> Result<Discovery, RegistryError> {
+        let (fresh, mut report) = {
+            // Load only what changed: build the target state, reusing current generations.
+            let lock = home.read_lock()?;
+            let desired = home.read_desired()?;
+            let current: BTreeMap<Key, Arc<Installed>> = self.read().clone();
+            let mut report = Discovery::default();
+            let mut keep = Vec::new();
+            for locked in &lock.plugin {
+                let key = Key { tenant: locked.tenant.clone(), name: locked.name.clone() };
+                let want = desired.plugin.iter().find(|d| d.name == locked.name && d.tenant == locked.tenant);
+                if want.is_some_and(|d| !d.enabled) {
+                    report.disabled.push(key);
+                    continue;
+                }
+                let print = fingerprint(locked, want);
+                let same = self.loaded_from.read().unwrap_or_else(|e| e.into_inner()).get(&key) == Some(&print);
+                if same && current.contains_key(&key) {
+                    keep.push(key);
+                    continue;
+                }
+                let grants = want.map(|d| d.grants.clone()).unwrap_or_default();
+                let loaded = (|| {
+                    let wasm = home.store_get(&locked.wasm_sha256, "wasm")?;
+                    let manifest = match &locked.manifest_sha256 {
+                        Some(sha) => Some(
+                            Manifest::parse(&String::from_utf8_lossy(&home.store_get(sha, "toml")?))
+                                .map_err(|reason| RegistryError::Manifest { path: home.store_path(sha, "toml"), reason })?,
+                        ),
+                        None => None,
+                    };
+                    let (plugin, version, config) = load_installed(runtime, &key, &wasm, manifest.as_ref(), &grants)?;
+                    Ok::<_, RegistryError>((plugin, version, merged_config(config, want.and_then(|d| d.config.as_ref()))))
+                })();
+                match loaded {
+                    Ok((plugin, version, config)) => match self.register(key.clone(), version, plugin, config) {
+                        Ok(_) => {
+                            self.loaded_from.write().unwrap_or_else(|e| e.into_inner()).insert(key.clone(), print);
+                            report.loaded.push(key.clone());
+                            keep.push(key);
+                        }
+                        Err(e) => report.failed.push((key, e)),
+                    },
+                    Err(e) => {
+                        // Keep serving the current generation, if any.
+                        if current.contains_key(&key) {
+                            keep.push(key.clone());
+                        }
+                        report.failed.push((key, e));
+                    }
+                }
+            }
+            (keep, report)
+        };
+        self.entries.write().unwrap_or_else(|e| e.into_inner()).retain(|k, _| fresh.contains(k));
+        self.loaded_from.write().unwrap_or_else(|e| e.into_inner()).retain(|k, _| fresh.contains(k));
+        report.loaded.sort();
+        Ok(report)
+    }
+
     /// Loads every enabled plugin of the lock in `home`. A plugin whose stored files do not
     /// match their locked hashes is refused (never run); a plugin that fails to load is
     /// reported and the rest still load.
     pub fn open(runtime: &crate::engine::Runtime, home: &state::Home) -> Result<(Registry, Discovery), RegistryError> {
-        let lock = home.read_lock()?;
-        let desired = home.read_desired()?;
         let registry = Registry::new();
-        let mut report = Discovery::default();
-        for locked in &lock.plugin {
-            let key = Key { tenant: locked.tenant.clone(), name: locked.name.clone() };
-            let want = desired.plugin.iter().find(|d| d.name == locked.name && d.tenant == locked.tenant);
-            if want.is_some_and(|d| !d.enabled) {
-                report.disabled.push(key);
-                continue;
-            }
-            let grants = want.map(|d| d.grants.clone()).unwrap_or_default();
-            let result = (|| {
-                let wasm = home.store_get(&locked.wasm_sha256, "wasm")?;
-                let manifest = match &locked.manifest_sha256 {
-                    Some(sha) => {
-                        let bytes = home.store_get(sha, "toml")?;
-                        let path = home.store_path(sha, "toml");
-                        Some(Manifest::parse(&String::from_utf8_lossy(&bytes)).map_err(|reason| RegistryError::Manifest { path, reason })?)
-                    }
-                    None => None,
-                };
-                let (plugin, version, config) = load_installed(runtime, &key, &wasm, manifest.as_ref(), &grants)?;
-                registry.register(key.clone(), version, plugin, config)
-            })();
-            match result {
-                Ok(_) => report.loaded.push(key),
-                Err(e) => {
-                    tracing::warn!(plugin = %key, error = %e, "plugin not loaded");
-                    report.failed.push((key, e));
-                }
-            }
-        }
+        let report = registry.refresh(runtime, home)?;
         Ok((registry, report))
     }
 }
