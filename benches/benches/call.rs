@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use plinth::{CallContext, Runtime};
+use plinth::CallContext;
 use plinth_benches::*;
 
 fn timed<F: FnMut()>(iters: u64, mut prepare: impl FnMut(), mut f: F) -> Duration {
@@ -19,16 +19,8 @@ fn timed<F: FnMut()>(iters: u64, mut prepare: impl FnMut(), mut f: F) -> Duratio
 }
 
 fn rows(c: &mut Criterion) {
-    let args = args_of_size(100);
-    let runtime = Runtime::new().expect("runtime");
-    let warm = load(&runtime, "text_classifier", 2);
-    let cold = load(&runtime, "text_classifier", 0);
-    let legacy = load(&runtime, "legacy_text_classifier", 2);
-    let mut reused_instance = reused(&cold);
-    let engine_style = EngineStyle::new(&guest("legacy_text_classifier"));
-    let env = envelope(&args);
-    let mut http = HttpPlugin::start();
-    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_classify-stdin"));
+    let Fixture { args, warm, cold, legacy, reused: mut reused_instance, engine_style, envelope: env, mut http, exe, .. } =
+        Fixture::new(env!("CARGO_BIN_EXE_classify-stdin").into());
 
     let mut g = c.benchmark_group("classify_100B");
     g.bench_function("1_native", |b| b.iter(|| classify_native(std::hint::black_box(&args))));

@@ -131,16 +131,8 @@ fn main() {
     let out_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bench");
     std::fs::create_dir_all(&out_dir).expect("bench dir");
 
-    let args = args_of_size(100);
-    let runtime = Runtime::new().expect("runtime");
-    let warm = load(&runtime, "text_classifier", 2);
-    let cold = load(&runtime, "text_classifier", 0);
-    let legacy = load(&runtime, "legacy_text_classifier", 2);
-    let mut reused_instance = reused(&cold);
-    let engine_style = EngineStyle::new(&guest("legacy_text_classifier"));
-    let env = envelope(&args);
-    let mut http = HttpPlugin::start();
-    let exe = PathBuf::from(env!("CARGO_BIN_EXE_classify-stdin"));
+    let Fixture { args, runtime, warm, cold, legacy, reused: mut reused_instance, engine_style, envelope: env, mut http, exe } =
+        Fixture::new(env!("CARGO_BIN_EXE_classify-stdin").into());
     let ctx = CallContext::default();
     // Every row must produce the same answer.
     let want = classify_native(&args);

@@ -184,3 +184,33 @@ fn read_message(r: &mut BufReader<TcpStream>) -> Option<String> {
     r.read_exact(&mut body).ok()?;
     String::from_utf8(body).ok()
 }
+
+/// Every row's setup, shared by the criterion bench and the report so both measure the
+/// same things. `exe` is the `classify-stdin` binary (row 8a).
+pub struct Fixture {
+    pub args: String,
+    pub runtime: Runtime,
+    pub warm: Plugin,
+    pub cold: Plugin,
+    pub legacy: Plugin,
+    pub reused: ReusedInstance,
+    pub engine_style: EngineStyle,
+    pub envelope: Vec<u8>,
+    pub http: HttpPlugin,
+    pub exe: PathBuf,
+}
+
+impl Fixture {
+    pub fn new(exe: PathBuf) -> Fixture {
+        let args = args_of_size(100);
+        let runtime = Runtime::new().expect("runtime");
+        let warm = load(&runtime, "text_classifier", 2);
+        let cold = load(&runtime, "text_classifier", 0);
+        let legacy = load(&runtime, "legacy_text_classifier", 2);
+        let reused = reused(&cold);
+        let engine_style = EngineStyle::new(&guest("legacy_text_classifier"));
+        let envelope = envelope(&args);
+        let http = HttpPlugin::start();
+        Fixture { args, runtime, warm, cold, legacy, reused, engine_style, envelope, http, exe }
+    }
+}
