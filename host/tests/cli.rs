@@ -348,7 +348,11 @@ fn a_killed_install_leaves_state_doctor_accepts_or_repairs() {
         // The lock is intact: the installed plugin still runs.
         assert_eq!(plinth_in(&home, &["invoke", "json_transform", "--params", "{}"]).status.code(), Some(0));
     }
-    // Applying the fix repairs the state.
+    // `doctor --repair` rolls the unfinished install back; applying the printed fix instead
+    // completes it. Either way the state is whole again.
+    let repaired = plinth_in(&home, &["plugin", "doctor", "--repair"]);
+    assert_eq!(repaired.status.code(), Some(0), "{}", text(&repaired.stdout));
+    assert!(text(&repaired.stdout).contains("rolled back"), "{}", text(&repaired.stdout));
     assert_eq!(plinth_in(&home, &["plugin", "install", tc, "--yes"]).status.code(), Some(0));
     assert_eq!(plinth_in(&home, &["plugin", "doctor"]).status.code(), Some(0));
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 use plinth::registry::state::Home;
-use plinth::registry::{Handler, Impact, Key, Registry, RegistryError, doctor, install_confirmed, set_enabled, uninstall};
+use plinth::registry::{Handler, Impact, Key, Registry, RegistryError, doctor, install_confirmed, repair, set_enabled, uninstall};
 use plinth::{
     Asks, CallContext, Capabilities, EnvGrant, Format, FsAsk, FsGrant, FsMode, Grants, HostPattern, InboundMessage, InvokeError,
     Json, Kind, Limits, LoadError, LoadOptions, Plugin, Runtime, RuntimeConfig, Stdio,
@@ -101,7 +101,11 @@ enum PluginCmd {
         tenant: Option<String>,
     },
     /// Check every installed plugin and the state files; exit 1 on any problem.
-    Doctor,
+    Doctor {
+        /// First roll back installs that did not finish (entries never locked).
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 /// Capabilities for a bare `.wasm`: each flag is both the plugin's ask and the operator's
@@ -677,7 +681,12 @@ fn plugin_cmd(cmd: PluginCmd) -> Result<(), Failure> {
             uninstall(&home, &key(&name, &tenant)).map_err(registry_failure)?;
             println!("uninstalled {}", key(&name, &tenant));
         }
-        PluginCmd::Doctor => {
+        PluginCmd::Doctor { repair: fix } => {
+            if fix {
+                for line in repair(&home).map_err(registry_failure)? {
+                    println!("repaired {line}");
+                }
+            }
             let runtime = registry_runtime(&home)?;
             let problems = doctor(&runtime, &home).map_err(registry_failure)?;
             if problems.is_empty() {

@@ -592,3 +592,24 @@ pub fn doctor(runtime: &crate::engine::Runtime, home: &state::Home) -> Result<Ve
     }
     Ok(problems)
 }
+
+/// Repairs what [`doctor`] can repair without guessing: entries of `plugins.toml` that never
+/// reached the lock (an install that did not finish) are rolled back, so the state is the
+/// last complete one. Returns what was repaired.
+pub fn repair(home: &state::Home) -> Result<Vec<String>, RegistryError> {
+    let guard = home.lock()?;
+    let lock = home.read_lock()?;
+    let mut desired = home.read_desired()?;
+    let mut repaired = Vec::new();
+    desired.plugin.retain(|d| {
+        let locked = lock.plugin.iter().any(|l| l.name == d.name && l.tenant == d.tenant);
+        if !locked {
+            repaired.push(format!("{}: rolled back an unfinished install", Key { tenant: d.tenant.clone(), name: d.name.clone() }));
+        }
+        locked
+    });
+    if !repaired.is_empty() {
+        home.write_desired(&desired, &guard)?;
+    }
+    Ok(repaired)
+}
