@@ -376,3 +376,20 @@ fn concurrent_installs_both_land() {
     let list = text(&plinth_in(&home, &["plugin", "list"]).stdout);
     assert!(list.contains("json_transform") && list.contains("interval_trigger"), "{list}");
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    // `plinth plugin list | head -0`: the reader is gone before plinth writes.
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_plinth"))
+        .args(["plugin", "list"])
+        .env("PLINTH_HOME", home.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("panicked"), "{}", text(&out.stderr));
+}

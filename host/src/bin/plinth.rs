@@ -21,6 +21,19 @@ use plinth::{
 };
 use serde_json::{Value, json};
 
+/// `println!` that ends the program quietly when stdout is closed (`plinth … | head`)
+/// instead of panicking.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($t)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 #[derive(Parser)]
 #[command(name = "plinth", version, about = "Run WebAssembly plugin components: a fresh, capped instance per call.")]
 struct Cli {
@@ -339,25 +352,25 @@ fn inspect(file: &PathBuf, as_json: bool, caps: &CapArgs, cache: &CacheArgs) -> 
             "imports": plugin.imports(),
             "capabilities": plugin.capabilities(),
         });
-        println!("{}", serde_json::to_string_pretty(&v).expect("serializable"));
+        outln!("{}", serde_json::to_string_pretty(&v).expect("serializable"));
         return Ok(());
     }
-    println!("{}", file.display());
+    outln!("{}", file.display());
     match plugin.format() {
-        Format::Component => println!("  api:    plinth:plugin@{}", plugin.api_version()),
-        Format::LegacyModule => println!("  api:    legacy core module (alloc/dealloc/handle JSON ABI)"),
+        Format::Component => outln!("  api:    plinth:plugin@{}", plugin.api_version()),
+        Format::LegacyModule => outln!("  api:    legacy core module (alloc/dealloc/handle JSON ABI)"),
     }
-    println!("  sha256: {}", plugin.sha256());
-    println!("  kinds:  {}", plugin.kinds().iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "));
+    outln!("  sha256: {}", plugin.sha256());
+    outln!("  kinds:  {}", plugin.kinds().iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "));
     let imports: Vec<&str> = plugin.imports().iter().map(String::as_str).filter(|i| !i.starts_with("plinth:")).collect();
     if !imports.is_empty() {
-        println!("  imports: {}", imports.join(", "));
+        outln!("  imports: {}", imports.join(", "));
     }
     let c = plugin.capabilities();
     let fs: Vec<String> = c.fs.iter().map(|p| format!("{} -> {} ({:?})", p.guest, p.host.display(), p.mode)).collect();
     let env: Vec<&str> = c.env.iter().map(|(k, _)| k.as_str()).collect();
     let http: Vec<String> = c.http_granted.iter().map(|h| h.to_string()).collect();
-    println!(
+    outln!(
         "  capabilities: fs [{}], env [{}], http [{}]{}",
         fs.join(", "),
         env.join(", "),
@@ -365,17 +378,17 @@ fn inspect(file: &PathBuf, as_json: bool, caps: &CapArgs, cache: &CacheArgs) -> 
         if c.stdio == Stdio::Drop { ", stdio dropped" } else { "" }
     );
     for line in &c.report.not_granted {
-        println!("  asked but not granted: {line}");
+        outln!("  asked but not granted: {line}");
     }
     for kind in plugin.kinds() {
         for spec in plugin.specs().of(*kind) {
             let platform = spec.platform.as_ref().map(|p| format!(" [{p}]")).unwrap_or_default();
-            println!("  {kind} {}{platform} — {}", spec.name, spec.description);
+            outln!("  {kind} {}{platform} — {}", spec.name, spec.description);
             if let Some(s) = &spec.input_schema {
-                println!("      input:  {s}");
+                outln!("      input:  {s}");
             }
             if let Some(s) = &spec.output_schema {
-                println!("      output: {s}");
+                outln!("      output: {s}");
             }
         }
     }
@@ -487,7 +500,7 @@ fn invoke(args: InvokeArgs) -> Result<(), Failure> {
             (format!(r#"{{"dispatches":[{dispatches}],"reply":{reply}}}"#), out.fuel_used, out.wall)
         }
     };
-    println!("{output}");
+    outln!("{output}");
     eprintln!("{kind} {name}: {fuel} fuel, {:.3} ms", wall.as_secs_f64() * 1e3);
     Ok(())
 }
@@ -606,7 +619,7 @@ fn plugin_cmd(cmd: PluginCmd) -> Result<(), Failure> {
             eprintln!("installing {}:", path.display());
             let (locked, _) = install_confirmed(&runtime, &home, &path, tenant.as_deref(), grants.grants()?, |i| confirm(i, yes))
                 .map_err(registry_failure)?;
-            println!("installed {} {} ({})", key(&locked.name, &locked.tenant), locked.version, locked.exports.join(", "));
+            outln!("installed {} {} ({})", key(&locked.name, &locked.tenant), locked.version, locked.exports.join(", "));
         }
         PluginCmd::Update { name, path, tenant, grants, yes } => {
             let lock = home.read_lock().map_err(registry_failure)?;
@@ -623,15 +636,15 @@ fn plugin_cmd(cmd: PluginCmd) -> Result<(), Failure> {
             eprintln!("updating {} from {}:", key(&name, &tenant), source.display());
             let (locked, _) =
                 install_confirmed(&runtime, &home, &source, tenant.as_deref(), grants, |i| confirm(i, yes)).map_err(registry_failure)?;
-            println!("updated {} to {}", key(&locked.name, &locked.tenant), locked.version);
+            outln!("updated {} to {}", key(&locked.name, &locked.tenant), locked.version);
         }
         PluginCmd::List => {
             let lock = home.read_lock().map_err(registry_failure)?;
             let desired = home.read_desired().map_err(registry_failure)?;
-            println!("{:<24} {:<10} {:<10} {:<8} {:<8} EXPORTS", "NAME", "TENANT", "VERSION", "ENABLED", "API");
+            outln!("{:<24} {:<10} {:<10} {:<8} {:<8} EXPORTS", "NAME", "TENANT", "VERSION", "ENABLED", "API");
             for p in &lock.plugin {
                 let enabled = desired.plugin.iter().find(|d| d.name == p.name && d.tenant == p.tenant).is_some_and(|d| d.enabled);
-                println!(
+                outln!(
                     "{:<24} {:<10} {:<10} {:<8} {:<8} {}",
                     p.name,
                     p.tenant.as_deref().unwrap_or("-"),
@@ -651,50 +664,50 @@ fn plugin_cmd(cmd: PluginCmd) -> Result<(), Failure> {
                 .ok_or_else(|| registry_failure(RegistryError::NotInstalled(key(&name, &tenant))))?;
             let desired = home.read_desired().map_err(registry_failure)?;
             let d = desired.plugin.iter().find(|d| d.name == name && d.tenant == tenant);
-            println!("{}", key(&p.name, &p.tenant));
-            println!("  version:  {}", p.version);
-            println!("  enabled:  {}", d.is_some_and(|d| d.enabled));
-            println!("  api:      {}", p.api);
-            println!("  exports:  {}", p.exports.join(", "));
-            println!("  source:   {}", p.source);
-            println!("  wasm:     sha256 {}", p.wasm_sha256);
+            outln!("{}", key(&p.name, &p.tenant));
+            outln!("  version:  {}", p.version);
+            outln!("  enabled:  {}", d.is_some_and(|d| d.enabled));
+            outln!("  api:      {}", p.api);
+            outln!("  exports:  {}", p.exports.join(", "));
+            outln!("  source:   {}", p.source);
+            outln!("  wasm:     sha256 {}", p.wasm_sha256);
             if let Some(m) = &p.manifest_sha256 {
-                println!("  manifest: sha256 {m}");
+                outln!("  manifest: sha256 {m}");
             }
             if let Some(d) = d {
                 let g = &d.grants;
                 let fs: Vec<String> = g.fs.iter().map(|f| format!("{} -> {}", f.guest, f.host.display())).collect();
                 let env: Vec<&str> = g.env.iter().map(|e| e.name.as_str()).collect();
                 let http: Vec<String> = g.http.iter().map(|h| h.to_string()).collect();
-                println!("  grants:   fs [{}], env [{}], http [{}]", fs.join(", "), env.join(", "), http.join(", "));
+                outln!("  grants:   fs [{}], env [{}], http [{}]", fs.join(", "), env.join(", "), http.join(", "));
             }
         }
         PluginCmd::Enable { name, tenant } => {
             set_enabled(&home, &key(&name, &tenant), true).map_err(registry_failure)?;
-            println!("enabled {}", key(&name, &tenant));
+            outln!("enabled {}", key(&name, &tenant));
         }
         PluginCmd::Disable { name, tenant } => {
             set_enabled(&home, &key(&name, &tenant), false).map_err(registry_failure)?;
-            println!("disabled {}", key(&name, &tenant));
+            outln!("disabled {}", key(&name, &tenant));
         }
         PluginCmd::Uninstall { name, tenant } => {
             uninstall(&home, &key(&name, &tenant)).map_err(registry_failure)?;
-            println!("uninstalled {}", key(&name, &tenant));
+            outln!("uninstalled {}", key(&name, &tenant));
         }
         PluginCmd::Doctor { repair: fix } => {
             if fix {
                 for line in repair(&home).map_err(registry_failure)? {
-                    println!("repaired {line}");
+                    outln!("repaired {line}");
                 }
             }
             let runtime = registry_runtime(&home)?;
             let problems = doctor(&runtime, &home).map_err(registry_failure)?;
             if problems.is_empty() {
-                println!("ok: no problems found in {}", home.root().display());
+                outln!("ok: no problems found in {}", home.root().display());
                 return Ok(());
             }
             for p in &problems {
-                println!("{}: {} — fix: {}", p.plugin, p.problem, p.fix);
+                outln!("{}: {} — fix: {}", p.plugin, p.problem, p.fix);
             }
             return Err(Failure { code: 1, error: anyhow!("{} problem(s) found", problems.len()) });
         }
