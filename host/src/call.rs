@@ -31,7 +31,7 @@ pub(crate) struct CallState {
     table: ResourceTable,
     limiter: Limiter,
     pub(crate) logs: LogSink,
-    /// When the call's wall-clock budget ends (bounds guest sleeps, see `caps::clocks`);
+    /// When the call's wall-clock budget ends (bounds blocking host calls, see `caps::blocking`);
     /// `None` for a timeout too large to represent.
     pub(crate) deadline: Option<Instant>,
 }

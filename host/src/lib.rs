@@ -16,9 +16,11 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Layers: [`engine`] (the runtime and its pooling engine), [`limits`], `caps` (what a call
-//! may touch), [`plugin`] (load once), `call` (per call), `api` (one module per WIT
-//! version), [`error`].
+//! Layers: [`engine`] (the runtime and its pooling engine), [`limits`], [`caps`] (what a
+//! call may touch: grants, WASI, HTTP, deadline-bounded blocking), [`plugin`] (load once),
+//! `call` (per call), `warm` (pre-warmed instances), `legacy` (the alloc/dealloc/handle
+//! adapter), `api` (one module per WIT version), [`registry`] (manifests, installed plugins,
+//! tenants, hot reload, on-disk state), [`error`].
 
 mod api;
 #[cfg(feature = "bench-support")]

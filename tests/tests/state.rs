@@ -164,3 +164,19 @@ fn operator_config_overrides_the_manifest_default() {
     let config = registry.resolve("text-classifier", None).unwrap().config.to_value().unwrap();
     assert_eq!(config, serde_json::json!({"threshold": 0.5, "mode": "strict"}));
 }
+
+#[test]
+fn doctor_names_a_tampered_manifest_and_its_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = Home::new(tmp.path().join("home"));
+    let (locked, _) = install(runtime(), &home, &classifier_dir(tmp.path()), None, Grants::default()).unwrap();
+    assert!(plinth::registry::doctor(runtime(), &home).unwrap().is_empty());
+    let sha = locked.manifest_sha256.unwrap();
+    std::fs::write(home.store_path(&sha, "toml"), "name = \"evil\"").unwrap();
+    let problems = plinth::registry::doctor(runtime(), &home).unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].problem.contains(&sha) && problems[0].fix.contains("plinth plugin install"), "{problems:?}");
+    // And it is refused at load.
+    let (_, report) = Registry::open(runtime(), &home).unwrap();
+    assert!(matches!(report.failed[0].1, RegistryError::Tampered { .. }), "{report:?}");
+}

@@ -43,7 +43,6 @@ impl Exports {
 pub(crate) fn linker(engine: &Engine, http: bool) -> wasmtime::Result<Linker<CallState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    crate::caps::clocks::bound_sleeps(&mut linker)?;
     crate::caps::blocking::bound_blocking(&mut linker)?;
     if http {
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;

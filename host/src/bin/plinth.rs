@@ -121,8 +121,9 @@ enum PluginCmd {
     },
 }
 
-/// Capabilities for a bare `.wasm`: each flag is both the plugin's ask and the operator's
-/// grant. Without flags the plugin gets nothing.
+/// Capabilities. For `invoke`/`inspect` of a bare `.wasm` each flag is both the plugin's ask
+/// and the operator's grant; for `plugin install/update` they are the operator's grants only
+/// (the manifest holds the asks). Without flags a plugin gets nothing.
 #[derive(Args, Default)]
 struct CapArgs {
     /// Grant a host directory at a guest path: HOST:GUEST[:ro|rw] (default ro). Repeatable.

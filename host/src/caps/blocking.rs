@@ -2,8 +2,8 @@
 //!
 //! Fuel and epochs only interrupt running wasm; a guest blocked inside a host call is out of
 //! their reach. Every way a guest can block in WASI 0.2 goes through `wasi:io`: `poll`,
-//! `pollable.block`, and the `blocking-*` stream methods (a stalled HTTP request body, a
-//! response that never comes, a FIFO in a granted directory). These replacements run the
+//! `pollable.block`, and the `blocking-*` stream methods (a clock sleep, a stalled HTTP
+//! request body, a response that never comes, a FIFO in a granted directory). These replacements run the
 //! original implementation under a timeout of the call's remaining time and trap with
 //! `Interrupt` — reported as `DeadlineExceeded` — when it runs out.
 

@@ -4,7 +4,6 @@
 //! intersection.
 
 pub(crate) mod blocking;
-pub(crate) mod clocks;
 pub mod grants;
 pub(crate) mod http;
 pub(crate) mod logs;

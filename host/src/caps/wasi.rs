@@ -3,7 +3,6 @@
 use wasmtime_wasi::p2::pipe::{ClosedInputStream, SinkOutputStream};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
-use super::clocks::CallClock;
 use super::grants::{Capabilities, FsMode, Stdio};
 use super::logs::LogSink;
 use crate::types::{Level, LogSource};
@@ -17,7 +16,6 @@ use crate::types::{Level, LogSource};
 pub(crate) fn context(logs: &LogSink, caps: &Capabilities) -> WasiCtx {
     let mut b = WasiCtxBuilder::new();
     b.stdin(ClosedInputStream)
-        .monotonic_clock(CallClock)
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)

@@ -57,12 +57,6 @@ pub struct Installed {
     pub generation: u64,
 }
 
-impl Installed {
-    /// sha256 of the wasm this generation runs.
-    pub fn sha256(&self) -> String {
-        self.plugin.sha256()
-    }
-}
 
 /// What a registration changes, so an operator can see it before applying it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -75,6 +69,21 @@ pub struct Impact {
     pub removed: Vec<String>,
     /// Triggers or listeners change: their schedules/connections must be restarted.
     pub needs_restart: bool,
+}
+
+impl Impact {
+    /// The change from `old` exports (`None`: not installed yet) to `new`, both as
+    /// `kind name` labels.
+    fn between(old: Option<&[String]>, new: &[String]) -> Impact {
+        let before = old.unwrap_or_default();
+        let restart = |e: &String| e.starts_with("trigger ") || e.starts_with("listener ");
+        Impact {
+            added: new.iter().filter(|e| !before.contains(e)).cloned().collect(),
+            replaced: new.iter().filter(|e| before.contains(e)).cloned().collect(),
+            removed: before.iter().filter(|e| !new.contains(e)).cloned().collect(),
+            needs_restart: old.is_some() && before.iter().chain(new).any(restart),
+        }
+    }
 }
 
 /// Registry failures.
@@ -200,24 +209,8 @@ impl Registry {
                 return Err(RegistryError::Conflict { kind: *kind, export: export.clone(), new: key.clone(), existing: other_key.clone() });
             }
         }
-        let old = entries.get(key).map(|e| exports(&e.plugin)).unwrap_or_default();
-        let label = |(k, n): &(Kind, String)| format!("{k} {n}");
-        let restart = |k: &Kind| matches!(k, Kind::Trigger | Kind::Listener);
-        let mut impact = Impact::default();
-        for e in &new {
-            if old.contains(e) {
-                impact.replaced.push(label(e));
-            } else {
-                impact.added.push(label(e));
-            }
-        }
-        for e in &old {
-            if !new.contains(e) {
-                impact.removed.push(label(e));
-            }
-        }
-        impact.needs_restart = old.iter().chain(&new).any(|(k, _)| restart(k)) && entries.contains_key(key);
-        Ok(impact)
+        let old = entries.get(key).map(|e| exports_labels(&e.plugin));
+        Ok(Impact::between(old.as_deref(), &exports_labels(plugin)))
     }
 
     /// Registers `plugin` under `key`, all its exports or none. If `key` exists this is a
@@ -286,6 +279,15 @@ fn read_source(source: &std::path::Path) -> Result<(Option<Manifest>, Option<Vec
     }
 }
 
+/// The manifest a locked plugin was installed with, read back from the store (hash-checked).
+fn stored_manifest(home: &state::Home, locked: &state::LockedPlugin) -> Result<Option<Manifest>, RegistryError> {
+    let Some(sha) = &locked.manifest_sha256 else { return Ok(None) };
+    let bytes = home.store_get(sha, "toml")?;
+    Manifest::parse(&String::from_utf8_lossy(&bytes))
+        .map(Some)
+        .map_err(|reason| RegistryError::Manifest { path: home.store_path(sha, "toml"), reason })
+}
+
 /// Loads a plugin as installed: capabilities are the manifest's asks ∩ the grants, limits
 /// and config come from the manifest.
 fn load_installed(
@@ -343,7 +345,6 @@ pub fn install_confirmed(
 
     let guard = home.lock()?;
     let mut lock = home.read_lock()?;
-    let mut impact = Impact::default();
     let old = lock.plugin.iter().find(|p| p.name == key.name && p.tenant == key.tenant);
     for other in lock.plugin.iter().filter(|p| p.tenant == key.tenant && p.name != key.name) {
         if let Some(e) = new_exports.iter().find(|e| other.exports.contains(e)) {
@@ -356,13 +357,7 @@ pub fn install_confirmed(
             });
         }
     }
-    let old_exports = old.map(|o| o.exports.clone()).unwrap_or_default();
-    for e in &new_exports {
-        if old_exports.contains(e) { impact.replaced.push(e.clone()) } else { impact.added.push(e.clone()) }
-    }
-    impact.removed = old_exports.iter().filter(|e| !new_exports.contains(e)).cloned().collect();
-    impact.needs_restart = old.is_some()
-        && old_exports.iter().chain(&new_exports).any(|e| e.starts_with("trigger ") || e.starts_with("listener "));
+    let impact = Impact::between(old.map(|o| o.exports.as_slice()), &new_exports);
 
     if !confirm(&impact) {
         return Err(RegistryError::Declined);
@@ -457,13 +452,7 @@ impl Registry {
                 let grants = want.map(|d| d.grants.clone()).unwrap_or_default();
                 let loaded = (|| {
                     let wasm = home.store_get(&locked.wasm_sha256, "wasm")?;
-                    let manifest = match &locked.manifest_sha256 {
-                        Some(sha) => Some(
-                            Manifest::parse(&String::from_utf8_lossy(&home.store_get(sha, "toml")?))
-                                .map_err(|reason| RegistryError::Manifest { path: home.store_path(sha, "toml"), reason })?,
-                        ),
-                        None => None,
-                    };
+                    let manifest = stored_manifest(home, locked)?;
                     let (plugin, version, config) = load_installed(runtime, &key, &wasm, manifest.as_ref(), &grants)?;
                     Ok::<_, RegistryError>((plugin, version, merged_config(config, want.and_then(|d| d.config.as_ref()))))
                 })();
@@ -563,15 +552,12 @@ pub fn doctor(runtime: &crate::engine::Runtime, home: &state::Home) -> Result<Ve
                 continue;
             }
         };
-        let manifest = match &locked.manifest_sha256 {
-            Some(sha) => match home.store_get(sha, "toml") {
-                Ok(b) => Manifest::parse(&String::from_utf8_lossy(&b)).ok(),
-                Err(e) => {
-                    add(&key, e.to_string(), reinstall.clone());
-                    continue;
-                }
-            },
-            None => None,
+        let manifest = match stored_manifest(home, locked) {
+            Ok(m) => m,
+            Err(e) => {
+                add(&key, e.to_string(), reinstall.clone());
+                continue;
+            }
         };
         let grants = want.map(|d| d.grants.clone()).unwrap_or_default();
         match load_installed(runtime, &key, &wasm, manifest.as_ref(), &grants) {
