@@ -30,9 +30,14 @@ pub fn args_of_size(size: usize) -> String {
     json!({ "text": text }).to_string()
 }
 
+/// `target/guests`, where `cargo xtask build-guests` writes every guest.
+pub fn guest_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/guests")
+}
+
 /// `target/guests/<name>.wasm`.
 pub fn guest(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/guests").join(format!("{name}.wasm"));
+    let p = guest_dir().join(format!("{name}.wasm"));
     assert!(p.exists(), "{} is missing: run `cargo xtask build-guests` first", p.display());
     p
 }

@@ -115,12 +115,14 @@ impl Drop for RuntimeInner {
 }
 
 /// Core instances a plugin component may hold: a Rust wasip2 component has 3 (main module,
-/// shim, fixup); language runtimes more. Pool totals are these times `max_instances`, so
-/// `max_instances` calls can always run at once whatever the plugins look like. Core
-/// instance and table slots are cheap; each memory slot reserves address space (about
-/// 4 GiB of it, not memory), hence the tighter memory count.
+/// shim, fixup); language runtimes more (componentize-py links libc, libpython and its
+/// adapters; a QuickJS component from jco has 3 memories). Pool totals are these times
+/// `max_instances`, so `max_instances` calls can always run at once whatever the plugins
+/// look like. Core instance and table slots are cheap; each memory slot reserves address
+/// space (about 4 GiB of it, not memory): 4 per component × 80 slots is 1.3 TiB of the
+/// 128 TiB a process has.
 const CORE_INSTANCES_PER_COMPONENT: u32 = 32;
-const MEMORIES_PER_COMPONENT: u32 = 2;
+const MEMORIES_PER_COMPONENT: u32 = 4;
 const TABLES_PER_COMPONENT: u32 = 8;
 
 impl Runtime {

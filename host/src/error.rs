@@ -19,10 +19,11 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
-    /// The bytes are not a valid WebAssembly component (or are a core module).
+    /// The bytes are not a valid WebAssembly component, or one that exceeds what the
+    /// runtime's instance pool can hold (the reason names the limit).
     #[error(
-        "not a valid WebAssembly component: {reason}. Build Rust plugins with \
-         `cargo build --release --target wasm32-wasip2`"
+        "cannot compile the WebAssembly component: {reason}. Plugins are WASI 0.2 components \
+         (Rust: `cargo build --release --target wasm32-wasip2`; other languages: see the README)"
     )]
     InvalidComponent { reason: String },
     /// The component exports none of the plugin interfaces.

@@ -115,7 +115,7 @@ fn bad_files_and_flags_have_their_exit_codes() {
     std::fs::write(&junk, b"not wasm at all").unwrap();
     let out = plinth(&home, &["invoke", junk.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(6), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("not a valid WebAssembly component"));
+    assert!(text(&out.stderr).contains("cannot compile the WebAssembly component"));
 
     let out = plinth(&home, &["invoke", "/nonexistent/plugin.wasm"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));

@@ -58,7 +58,7 @@ fn text_classifier_rejects_bad_input_and_unknown_names() {
 fn text_classifier_debug_log_is_captured() {
     let p = plugin("text_classifier");
     let out = p.call_tool("classify", &CallContext::default(), r#"{"text":"hi"}"#).unwrap();
-    assert!(out.logs.lines.iter().any(|l| l.message.contains("classified 2 chars as ham")), "{:?}", out.logs);
+    assert!(out.logs.lines.iter().any(|l| l.message.contains("classified 2 bytes as ham")), "{:?}", out.logs);
 }
 
 #[test]

@@ -1,11 +1,14 @@
 //! `cargo xtask <command>`: the repository's automation.
 //!
-//! - `build-guests` — builds every guest in `guests/` for wasm32 (release) and writes each to
-//!   `target/guests/<name>.wasm`, printing sizes; assembles `guests/legacy/wat/NAME.wat` to
-//!   `target/guests/legacy_NAME.wasm`. Installs the wasm targets if missing.
+//! - `build-guests [--require-all]` — builds every Rust guest in `guests/` for wasm32
+//!   (release) and writes each to `target/guests/<name>.wasm`, printing sizes; assembles
+//!   `guests/legacy/wat/NAME.wat` to `target/guests/legacy_NAME.wasm`; builds the Python,
+//!   JavaScript and C guests whose toolchains are present (see [`foreign`]), and says which
+//!   it skipped and why. `--require-all` makes a missing toolchain an error. Installs the
+//!   Rust wasm targets if missing.
 //! - `demo` — builds the guests, then runs each sample through the host (release build),
 //!   printing input, output, fuel and latency.
-//! - `test` — `build-guests`, then `cargo test --workspace`.
+//! - `test [--require-all] [cargo test args]` — `build-guests`, then `cargo test --workspace`.
 //! - `bench [--quick]` — `build-guests`, then the benchmark report (release build): writes
 //!   `bench/REPORT.md` and `bench/chart.svg`. `--quick` takes a few minutes.
 
@@ -14,7 +17,10 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-const USAGE: &str = "usage: cargo xtask <build-guests | demo | test [cargo test args] | bench [--quick]>";
+mod foreign;
+
+const USAGE: &str =
+    "usage: cargo xtask <build-guests [--require-all] | demo | test [--require-all] [cargo test args] | bench [--quick]>";
 
 /// The wasm targets guests are built for.
 const TARGETS: &[&str] = &["wasm32-wasip2", "wasm32-unknown-unknown"];
@@ -22,11 +28,13 @@ const TARGETS: &[&str] = &["wasm32-wasip2", "wasm32-unknown-unknown"];
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let cmd = args.next();
-    let rest: Vec<String> = args.collect();
+    let mut rest: Vec<String> = args.collect();
+    let require_all = rest.iter().any(|a| a == "--require-all");
+    rest.retain(|a| a != "--require-all");
     match cmd.as_deref() {
-        Some("build-guests") => build_guests().map(|_| ()),
+        Some("build-guests") => build_guests(require_all).map(|_| ()),
         Some("demo") => demo(),
-        Some("test") => test(&rest),
+        Some("test") => test(require_all, &rest),
         Some("bench") => bench(rest.iter().any(|a| a == "--quick")),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");
@@ -36,7 +44,7 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask/ is inside the repository").to_path_buf()
 }
 
@@ -44,7 +52,7 @@ fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
-fn run(cmd: &mut Command) -> anyhow::Result<()> {
+pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<()> {
     let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed with {status}");
@@ -99,7 +107,7 @@ fn guest_crates(guests: &Path) -> anyhow::Result<Vec<(String, &'static str)>> {
 }
 
 /// Builds every guest; returns the paths written under `target/guests/`.
-fn build_guests() -> anyhow::Result<Vec<PathBuf>> {
+fn build_guests(require_all: bool) -> anyhow::Result<Vec<PathBuf>> {
     ensure_targets()?;
     let root = root();
     let guests = root.join("guests");
@@ -141,21 +149,31 @@ fn build_guests() -> anyhow::Result<Vec<PathBuf>> {
         std::fs::write(&dst, bytes)?;
         written.push(dst);
     }
+    let mut skipped = Vec::new();
+    for outcome in foreign::build_all(&out_dir, require_all)? {
+        match outcome {
+            foreign::Outcome::Built(p) | foreign::Outcome::UpToDate(p) => written.push(p),
+            foreign::Outcome::Skipped { out, reason } => skipped.push((out, reason)),
+        }
+    }
     println!("guests in {}:", out_dir.display());
     for p in &written {
         let size = std::fs::metadata(p)?.len();
         println!("  {:>9} bytes  {}", size, p.file_name().unwrap().to_string_lossy());
     }
+    for (out, reason) in &skipped {
+        println!("  skipped        {out}.wasm: {reason}");
+    }
     Ok(written)
 }
 
 fn demo() -> anyhow::Result<()> {
-    build_guests()?;
+    build_guests(false)?;
     run(cargo().current_dir(root()).args(["run", "--quiet", "--release", "-p", "plinth", "--example", "demo"]))
 }
 
 fn bench(quick: bool) -> anyhow::Result<()> {
-    build_guests()?;
+    build_guests(false)?;
     let mut cmd = cargo();
     cmd.current_dir(root()).args(["bench", "-p", "plinth-benches", "--bench", "report", "--"]);
     if quick {
@@ -164,7 +182,7 @@ fn bench(quick: bool) -> anyhow::Result<()> {
     run(&mut cmd)
 }
 
-fn test(extra: &[String]) -> anyhow::Result<()> {
-    build_guests()?;
+fn test(require_all: bool, extra: &[String]) -> anyhow::Result<()> {
+    build_guests(require_all)?;
     run(cargo().current_dir(root()).args(["test", "--workspace"]).args(extra))
 }

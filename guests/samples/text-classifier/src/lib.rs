@@ -19,7 +19,7 @@ impl Tool for TextClassifier {
         }
         let text = args["text"].as_str().ok_or_else(|| Error::invalid_input("`text` (a string) is required"))?;
         let c = classify::classify(text);
-        plinth_guest::debug!("classified {} chars as {}", text.len(), c.category);
+        plinth_guest::debug!("classified {} bytes as {}", text.len(), c.category);
         Ok(json!({"category": c.category, "confidence": c.confidence, "matched": c.matched}))
     }
 }

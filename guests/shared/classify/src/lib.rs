@@ -34,14 +34,10 @@ pub fn classify(text: &str) -> Classification {
     let shouting = text.matches('!').count() >= 2;
     let spam_score = spam.len() + usize::from(shouting);
     let (category, matched, score) = if spam_score > 0 && spam_score >= tx.len() {
-        {
         ("spam", spam, spam_score)
-    }
     } else if !tx.is_empty() {
-        {
         let n = tx.len();
         ("transactional", tx, n)
-    }
     } else {
         ("ham", Vec::new(), 0)
     };

@@ -1,0 +1,143 @@
+//! The Python, JavaScript and C samples: each implements the text classifier against the
+//! same WIT, and each runs through the host with no capabilities granted. They must answer
+//! exactly as the Rust sample does, fail bad input with the WIT error, and stop at a fuel cap.
+//!
+//! These guests are built by `cargo xtask build-guests` when their toolchains are present
+//! (`--require-all` in CI). On a machine without one, that language's tests print SKIPPED.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use plinth::{CallContext, InvokeError, Kind, Limits, Plugin, PluginError, Runtime, RuntimeConfig};
+use serde_json::{Value, json};
+
+/// One runtime with a code cache under target/, so the 18 MB Python component is compiled
+/// once per machine rather than once per test run.
+fn runtime() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        let cache = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-code-cache");
+        Runtime::with_config(RuntimeConfig { cache_dir: Some(cache), ..RuntimeConfig::default() }).expect("runtime")
+    })
+}
+
+fn load(name: &str) -> Option<Plugin> {
+    static LOADED: OnceLock<std::sync::Mutex<std::collections::HashMap<String, Plugin>>> = OnceLock::new();
+    let path = common::foreign_guest(name)?;
+    let mut map = LOADED.get_or_init(Default::default).lock().unwrap();
+    let p = map.entry(name.to_string()).or_insert_with(|| {
+        runtime().load_file(&path).unwrap_or_else(|e| panic!("loading {name}: {e}"))
+    });
+    Some(p.clone())
+}
+
+/// Arguments as raw JSON text, so escapes, duplicate keys and nesting reach the guests
+/// exactly as written.
+const CASES: &[&str] = &[
+    r#"{"text": "Buy now! Limited offer!"}"#,
+    r#"{"text": "Your order has shipped, receipt attached"}"#,
+    r#"{"text": "Lunch tomorrow at noon?"}"#,
+    r#"{"text": ""}"#,
+    r#"{"text": "URGENT!! Your account needs a verification code"}"#,
+    r#"{"text": "Invoice and receipt for your order; payment received"}"#,
+    r#"{"text": "click here to claim FREE MONEY, winner, act now, cheap discount!!!"}"#,
+    r#"{"text": "Caf\u00e9 ORDER \ud83d\ude00 \"quoted\" \\ back\nslash \/ Über-Delivery"}"#,
+    r#"{"text": 1, "text": "buy now"}"#,
+    r#"{"meta": {"text": "buy now", "list": [1, {"b": "}]\""}, null, true, -1.5e3]}, "text": "order"}"#,
+    r#"  {  "text"  :  "Subscription renewed"  ,  "extra" : [ ]  }  "#,
+    r#"{"te\u0078t": "password reset"}"#,
+];
+
+fn call(p: &Plugin, args: &str) -> Result<Value, InvokeError> {
+    p.call_tool("classify", &CallContext::default(), args).map(|out| out.output.to_value().unwrap())
+}
+
+fn same_answers_as_rust(name: &str) {
+    let Some(p) = load(name) else { return };
+    let rust = common::plugin("text_classifier");
+    let long = format!(r#"{{"text": "{}"}}"#, "an order is not spam! ".repeat(2000));
+    for args in CASES.iter().copied().chain([long.as_str()]) {
+        let want = call(&rust, args).unwrap();
+        let got = call(&p, args).unwrap_or_else(|e| panic!("{name} failed on {args}: {e}"));
+        assert_eq!(got, want, "{name} on {args}");
+    }
+}
+
+fn lists_classify(name: &str) {
+    let Some(p) = load(name) else { return };
+    assert_eq!(p.kinds(), [Kind::Tool]);
+    assert_eq!(p.api_version(), "0.1.0");
+    let tools = &p.specs().tools;
+    assert_eq!(tools.len(), 1, "{tools:?}");
+    assert_eq!(tools[0].name, "classify");
+    assert_eq!(tools[0].input_schema.as_ref().unwrap()["required"], json!(["text"]));
+}
+
+fn rejects_bad_input(name: &str) {
+    let Some(p) = load(name) else { return };
+    for args in [r#"[1]"#, r#"{"text": 5}"#, r#"{}"#, r#""text""#, "null", r#"{"txt": "x"}"#] {
+        let err = call(&p, args).unwrap_err();
+        match err {
+            InvokeError::Guest(PluginError::InvalidInput(ref m)) => assert!(m.contains("text"), "{m}"),
+            ref other => panic!("{name} on {args}: expected invalid input, got {other:?}"),
+        }
+        assert!(!err.retryable());
+    }
+    let err = p.call_tool("summarize", &CallContext::default(), "{}").unwrap_err();
+    assert!(matches!(err, InvokeError::Guest(PluginError::NotFound(ref n)) if n == "summarize"), "{err:?}");
+}
+
+fn logs_through_the_host(name: &str) {
+    let Some(p) = load(name) else { return };
+    let out = p.call_tool("classify", &CallContext::default(), r#"{"text":"Buy now! Limited offer!"}"#).unwrap();
+    assert!(
+        out.logs.lines.iter().any(|l| l.message == "classified 23 bytes as spam"),
+        "{name}: {:?}",
+        out.logs
+    );
+}
+
+fn fuel_cap_stops_it(name: &str) {
+    let Some(p) = load(name) else { return };
+    let args = r#"{"text":"Buy now! Limited offer!"}"#;
+    // The same call succeeds with the default budget and reports what it used...
+    let used = p.call_tool("classify", &CallContext::default(), args).unwrap().fuel_used;
+    // ...and stops, as a typed error, when the budget is below that.
+    let capped = p.with_limits(Limits { fuel: used / 2, ..p.limits().clone() }).unwrap();
+    let err = capped.call_tool("classify", &CallContext::default(), args).unwrap_err();
+    assert!(matches!(err, InvokeError::OutOfFuel { budget } if budget == used / 2), "{name}: {err:?}");
+    // The plugin is still usable afterwards: the next call gets a fresh instance.
+    assert_eq!(call(&p, args).unwrap()["category"], "spam");
+}
+
+macro_rules! language {
+    ($lang:ident, $guest:literal) => {
+        mod $lang {
+            #[test]
+            fn same_answers_as_the_rust_sample() {
+                super::same_answers_as_rust($guest);
+            }
+            #[test]
+            fn lists_its_tool() {
+                super::lists_classify($guest);
+            }
+            #[test]
+            fn rejects_bad_input_and_unknown_names() {
+                super::rejects_bad_input($guest);
+            }
+            #[test]
+            fn logs_through_the_host() {
+                super::logs_through_the_host($guest);
+            }
+            #[test]
+            fn fuel_cap_stops_it() {
+                super::fuel_cap_stops_it($guest);
+            }
+        }
+    };
+}
+
+language!(python, "python_text_classifier");
+language!(js, "js_text_classifier");
+language!(c, "c_text_classifier");

@@ -1,0 +1,288 @@
+//! Guests in languages other than Rust: Python (componentize-py), JavaScript (jco with the
+//! QuickJS backend) and C (clang + wasi-libc, bindings and componentization through the
+//! `wit-bindgen-c` and `wit-component` crates).
+//!
+//! Each is built only when its toolchain is present; a missing toolchain is reported with
+//! the command that installs it, and recorded in `target/guests/SKIPPED` so the integration
+//! tests can tell "skipped on purpose" from "never built". `--require-all` turns a missing
+//! toolchain into an error (CI uses it). A guest whose output is newer than its sources, the
+//! WIT and the toolchain pins is not rebuilt (the Python runtime takes ~20 s to componentize).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+use crate::{root, run};
+
+/// The WIT version every foreign guest targets.
+const WIT: &str = "wit/v0.1.0";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Python,
+    Js,
+    C,
+}
+
+impl Lang {
+    fn name(self) -> &'static str {
+        match self {
+            Lang::Python => "Python",
+            Lang::Js => "JavaScript",
+            Lang::C => "C",
+        }
+    }
+}
+
+/// One non-Rust guest: `guests/<dir>/<entry>` built for `world` to
+/// `target/guests/<out>.wasm`.
+pub struct Guest {
+    pub lang: Lang,
+    pub dir: &'static str,
+    pub entry: &'static str,
+    pub world: &'static str,
+    pub out: &'static str,
+}
+
+pub const GUESTS: &[Guest] = &[
+    Guest { lang: Lang::Python, dir: "guests/python/text-classifier", entry: "app.py", world: "tool-plugin", out: "python_text_classifier" },
+    Guest { lang: Lang::Js, dir: "guests/js/text-classifier", entry: "app.js", world: "tool-plugin", out: "js_text_classifier" },
+    Guest { lang: Lang::C, dir: "guests/c/text-classifier", entry: "app.c", world: "tool-plugin", out: "c_text_classifier" },
+];
+
+/// What happened to one guest.
+pub enum Outcome {
+    Built(PathBuf),
+    UpToDate(PathBuf),
+    Skipped { out: &'static str, reason: String },
+}
+
+/// Builds every foreign guest whose toolchain is present. With `require_all`, a missing
+/// toolchain is an error instead of a skip.
+pub fn build_all(out_dir: &Path, require_all: bool) -> anyhow::Result<Vec<Outcome>> {
+    let root = root();
+    let mut outcomes = Vec::new();
+    for g in GUESTS {
+        let dst = out_dir.join(format!("{}.wasm", g.out));
+        let toolchain = match g.lang {
+            Lang::Python => Toolchain::python(&root),
+            Lang::Js => Toolchain::js(&root),
+            Lang::C => Toolchain::c(),
+        };
+        let toolchain = match toolchain {
+            Ok(t) => t,
+            Err(reason) if !require_all => {
+                outcomes.push(Outcome::Skipped { out: g.out, reason });
+                continue;
+            }
+            Err(reason) => bail!("{} guest {}: {reason} (--require-all)", g.lang.name(), g.dir),
+        };
+        if is_fresh(&root, g, &toolchain, &dst)? {
+            outcomes.push(Outcome::UpToDate(dst));
+            continue;
+        }
+        println!("building {} guest {}", g.lang.name(), g.dir);
+        match &toolchain {
+            Toolchain::Python { exe } => build_python(&root, g, exe, &dst)?,
+            Toolchain::Js { jco } => build_js(&root, g, jco, &dst)?,
+            Toolchain::C { clang, sysroot } => build_c(&root, g, clang, sysroot, out_dir, &dst)?,
+        }
+        outcomes.push(Outcome::Built(dst));
+    }
+    let skipped: String = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Skipped { out, reason } => Some(format!("{out}: {reason}\n")),
+            _ => None,
+        })
+        .collect();
+    std::fs::write(out_dir.join("SKIPPED"), skipped)?;
+    Ok(outcomes)
+}
+
+/// A toolchain found on this machine.
+enum Toolchain {
+    Python { exe: PathBuf },
+    Js { jco: PathBuf },
+    C { clang: PathBuf, sysroot: PathBuf },
+}
+
+impl Toolchain {
+    /// componentize-py on PATH, at the version pinned in guests/python/requirements.txt.
+    fn python(root: &Path) -> Result<Toolchain, String> {
+        let install = "install it with `pip install -r guests/python/requirements.txt`";
+        let pinned = pinned_python(root).map_err(|e| format!("{e:#}"))?;
+        let out = Command::new("componentize-py").arg("--version").output();
+        let version = match out {
+            Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
+            _ => return Err(format!("componentize-py not found on PATH; {install}")),
+        };
+        if version != format!("componentize-py {pinned}") {
+            return Err(format!("found {version}, the guests pin componentize-py {pinned}; {install}"));
+        }
+        Ok(Toolchain::Python { exe: "componentize-py".into() })
+    }
+
+    /// jco from guests/js/node_modules (installed from the lockfile), and node to run it.
+    fn js(root: &Path) -> Result<Toolchain, String> {
+        let install = "install it with `npm ci --prefix guests/js`";
+        if !Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success()) {
+            return Err(format!("node not found on PATH; install Node.js (>= 18), then {install}"));
+        }
+        let jco = root.join("guests/js/node_modules/.bin/jco");
+        if !jco.exists() {
+            return Err(format!("jco is not installed in guests/js/node_modules; {install}"));
+        }
+        Ok(Toolchain::Js { jco })
+    }
+
+    /// A clang with the wasm32 backend, wasm-ld, and a wasi-libc sysroot. `CC_WASM` and
+    /// `WASI_SYSROOT` override the defaults (Debian's `clang-19` and `/usr`).
+    fn c() -> Result<Toolchain, String> {
+        let install = "install Debian's clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 \
+                       (or set CC_WASM and WASI_SYSROOT)";
+        let candidates: Vec<PathBuf> = match std::env::var_os("CC_WASM") {
+            Some(cc) => vec![cc.into()],
+            None => vec!["clang-19".into(), "clang".into()],
+        };
+        let clang = candidates
+            .into_iter()
+            .find(|cc| {
+                Command::new(cc)
+                    .arg("--print-targets")
+                    .output()
+                    .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("wasm32"))
+            })
+            .ok_or_else(|| format!("no clang with the wasm32 target found; {install}"))?;
+        let sysroot: PathBuf = std::env::var_os("WASI_SYSROOT").map_or_else(|| "/usr".into(), PathBuf::from);
+        let libc = ["lib/wasm32-wasi/libc.a", "lib/wasm32-wasip1/libc.a"];
+        if !libc.iter().any(|l| sysroot.join(l).exists()) {
+            return Err(format!("no wasi-libc under {} (looked for {}); {install}", sysroot.display(), libc.join(", ")));
+        }
+        Ok(Toolchain::C { clang, sysroot })
+    }
+}
+
+/// The componentize-py version pinned in guests/python/requirements.txt.
+fn pinned_python(root: &Path) -> anyhow::Result<String> {
+    let path = root.join("guests/python/requirements.txt");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("componentize-py=="))
+        .map(|v| v.trim().to_string())
+        .with_context(|| format!("{} pins no `componentize-py==VERSION`", path.display()))
+}
+
+/// Whether `dst` is newer than every input: the guest's directory, the WIT, the toolchain
+/// pins and this file (which holds the build commands).
+fn is_fresh(root: &Path, g: &Guest, toolchain: &Toolchain, dst: &Path) -> anyhow::Result<bool> {
+    let Ok(built) = std::fs::metadata(dst).and_then(|m| m.modified()) else {
+        return Ok(false);
+    };
+    let mut inputs = vec![root.join(g.dir), root.join(WIT), PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src/foreign.rs"))];
+    match toolchain {
+        Toolchain::Python { .. } => inputs.push(root.join("guests/python/requirements.txt")),
+        Toolchain::Js { .. } => inputs.push(root.join("guests/js/package-lock.json")),
+        Toolchain::C { .. } => {}
+    }
+    for input in inputs {
+        if newest(&input)? > built {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Newest modification time under `path` (skipping caches the toolchains write).
+fn newest(path: &Path) -> anyhow::Result<std::time::SystemTime> {
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot stat {}", path.display()))?;
+    let mut t = meta.modified()?;
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path)? {
+            let p = entry?.path();
+            if p.file_name().is_some_and(|n| n == "__pycache__" || n == "node_modules") {
+                continue;
+            }
+            t = t.max(newest(&p)?);
+        }
+    }
+    Ok(t)
+}
+
+/// `componentize-py -d wit/v0.1.0 -w WORLD componentize app -p DIR -o OUT`. The component
+/// imports the WASI 0.2 set (CPython's runtime needs it); Plinth's capability-less WASI
+/// satisfies those imports and denies every file, env var and socket.
+fn build_python(root: &Path, g: &Guest, exe: &Path, dst: &Path) -> anyhow::Result<()> {
+    let module = g.entry.strip_suffix(".py").context("Python entry must be a .py file")?;
+    run(Command::new(exe)
+        .current_dir(root)
+        .args(["-d", WIT, "-w", g.world, "componentize", module, "-p", g.dir, "-o"])
+        .arg(dst))
+}
+
+/// `jco componentize` with the QuickJS backend, synchronous exports and every WASI import
+/// replaced by a trap stub: a 1.6 MB component that imports only `plinth:plugin/host`.
+fn build_js(root: &Path, g: &Guest, jco: &Path, dst: &Path) -> anyhow::Result<()> {
+    run(Command::new("node")
+        .current_dir(root.join("guests/js"))
+        .arg(jco)
+        .arg("componentize")
+        // jco resolves relative paths against the entry's directory: pass absolute ones.
+        .arg(root.join(g.dir).join(g.entry))
+        .arg("--wit")
+        .arg(root.join(WIT))
+        .args(["--world-name", g.world, "--backend", "quickjs", "--backend-qjs-disable-async", "--backend-qjs-stub-wasi"])
+        .arg("-o")
+        .arg(dst))
+}
+
+/// C: bindings from `wit-bindgen-c`, a wasip1 reactor core module from clang and wasi-libc
+/// (Debian's wasi-libc has no wasip2 sysroot), then a component from `wit-component` with
+/// the preview1 reactor adapter in case the module uses any WASI.
+fn build_c(root: &Path, g: &Guest, clang: &Path, sysroot: &Path, out_dir: &Path, dst: &Path) -> anyhow::Result<()> {
+    let work = out_dir.join("build").join(g.out);
+    let gen_dir = work.join("gen");
+    if gen_dir.exists() {
+        std::fs::remove_dir_all(&gen_dir)?;
+    }
+    std::fs::create_dir_all(&gen_dir)?;
+
+    let mut resolve = wit_parser::Resolve::default();
+    let (pkg, _) = resolve.push_dir(root.join(WIT))?;
+    let world = resolve.select_world(&[pkg], Some(g.world))?;
+    let mut files = wit_bindgen_core::Files::default();
+    wit_bindgen_c::Opts::default().build().generate(&mut resolve, world, &mut files)?;
+    let mut sources = Vec::new();
+    for (name, bytes) in files.iter() {
+        let path = gen_dir.join(name);
+        std::fs::write(&path, bytes)?;
+        if name.ends_with(".c") || name.ends_with(".o") {
+            sources.push(path);
+        }
+    }
+
+    let core = work.join("core.wasm");
+    run(Command::new(clang)
+        .args(["--target=wasm32-wasi", "-mexec-model=reactor", "-O2", "-Wall", "-Wextra", "-Werror"])
+        .arg(format!("--sysroot={}", sysroot.display()))
+        .arg("-I")
+        .arg(&gen_dir)
+        .arg(root.join(g.dir).join(g.entry))
+        .args(&sources)
+        .arg("-o")
+        .arg(&core))?;
+
+    let module = std::fs::read(&core)?;
+    let component = wit_component::ComponentEncoder::default()
+        .validate(true)
+        .module(&module)?
+        .adapter(
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+        )?
+        .encode()
+        .with_context(|| format!("cannot turn {} into a component", core.display()))?;
+    std::fs::write(dst, component)?;
+    Ok(())
+}
