@@ -103,14 +103,11 @@ pub(crate) fn run<R>(
 ) -> Result<Outcome<R>, InvokeError> {
     let start = Instant::now();
     let runtime = &plugin.runtime.inner;
-    let _running = InFlight::enter(&runtime.in_flight);
+    let running = InFlight::enter(&runtime.in_flight);
     let (mut store, warm) = match plugin.warm.take(limits) {
         Some((store, bound)) => (store, Some(bound)),
         None => (new_store(plugin, limits), None),
     };
-    // Top the queue up (a no-op when pre-warming is off or a request is pending). Also on
-    // the inline path: a refill that gave up earlier (pool full, no idle core) retries.
-    runtime.warmer.request(plugin);
     arm(&mut store, plugin, limits, start).map_err(host)?;
     let logs = store.data().logs.clone();
 
@@ -128,6 +125,12 @@ pub(crate) fn run<R>(
         Err(e) => Err(classify(&e, limits, runtime.config.max_instances, runtime.config.max_wasm_stack, &logs)),
     };
     drop(store);
+    drop(running);
+    // Top the queue up (a no-op when pre-warming is off or a request is pending), once this
+    // call no longer counts as running: the refill waits for an idle core, and asking at the
+    // start made it give up behind any call longer than its wait (a 20 ms Python call).
+    // Also on the inline path: a refill that gave up earlier (pool full, busy) retries.
+    runtime.warmer.request(plugin);
     let logs = logs.take();
     emit(&plugin.name, &logs);
     match &outcome {

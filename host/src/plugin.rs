@@ -82,7 +82,7 @@ impl Loaded {
     }
 
     /// Tops the pre-warm queue up (on the warmer thread).
-    pub(crate) fn refill_warm(&self) {
+    pub(crate) fn refill_warm(&self) -> crate::warm::Refill {
         let rt = &self.runtime.inner;
         self.warm.refill(rt.warm_cap(), || rt.has_idle_core(), || {
             let limits = self.warm.limits;
@@ -90,7 +90,7 @@ impl Loaded {
             call::arm(&mut store, self, &limits, std::time::Instant::now())?;
             let bound = self.instantiate(&mut store)?;
             Ok((store, bound))
-        });
+        })
     }
 }
 

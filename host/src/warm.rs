@@ -15,7 +15,7 @@
 //! while instantiating appears in that call's logs.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, Weak};
 
 use wasmtime::Store;
@@ -77,33 +77,51 @@ impl WarmQueue {
     /// interrupts every core running this process (TLB shootdowns), so refilling next to a
     /// running call would slow that call down. Under sustained load the queue stays empty
     /// and calls instantiate inline.
-    pub(crate) fn refill(&self, cap: usize, idle: impl Fn() -> bool, mut make: impl FnMut() -> wasmtime::Result<(Store<CallState>, Bound)>) {
+    ///
+    /// Returns [`Refill::Busy`] when it stopped for want of an idle core (the warmer retries
+    /// later), else [`Refill::Done`].
+    pub(crate) fn refill(&self, cap: usize, idle: impl Fn() -> bool, mut make: impl FnMut() -> wasmtime::Result<(Store<CallState>, Bound)>) -> Refill {
         self.refill_asked.store(false, Ordering::Release);
         while self.len() < self.target {
-            // Wait a little for an idle core, then give up: the next call asks again.
+            // Wait a little for an idle core, then give up for now.
             let mut waited = 0;
             while !idle() {
                 if waited >= IDLE_WAIT_STEPS {
-                    return;
+                    return Refill::Busy;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(1));
                 waited += 1;
             }
+            // The runtime-wide cap frees up only when a call takes a warm instance, and
+            // that call asks for a refill itself.
             if self.total.fetch_add(1, Ordering::AcqRel) >= cap {
                 self.total.fetch_sub(1, Ordering::AcqRel);
-                return;
+                return Refill::Done;
             }
             match make() {
                 Ok(ready) => self.lock().push(ready),
                 Err(e) => {
                     self.total.fetch_sub(1, Ordering::AcqRel);
                     tracing::debug!(error = %e, "pre-warming an instance failed; calls instantiate inline");
-                    return;
+                    return Refill::Done;
                 }
             }
         }
+        Refill::Done
     }
 }
+
+/// How a refill ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refill {
+    /// Full, or stopped for a reason a retry would not fix.
+    Done,
+    /// Stopped because no core was idle: worth retrying once calls quiet down.
+    Busy,
+}
+
+/// How long the warmer waits before retrying refills that found no idle core.
+const RETRY_BUSY: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl Drop for WarmQueue {
     fn drop(&mut self) {
@@ -121,10 +139,27 @@ impl Warmer {
     pub(crate) fn spawn() -> std::io::Result<Warmer> {
         let (tx, rx): (Sender<Weak<Loaded>>, Receiver<Weak<Loaded>>) = std::sync::mpsc::channel();
         std::thread::Builder::new().name("plinth-warm".into()).spawn(move || {
-            // Ends when the runtime (the only sender) is dropped.
-            for plugin in rx {
-                if let Some(plugin) = plugin.upgrade() {
-                    plugin.refill_warm();
+            // Plugins whose refill found no idle core. Retried every RETRY_BUSY while
+            // nothing else arrives: without this, a plugin loaded (or called) while other
+            // calls kept the cores busy would stay cold until its own next call.
+            let mut busy: Vec<Weak<Loaded>> = Vec::new();
+            loop {
+                let next = if busy.is_empty() {
+                    rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+                } else {
+                    rx.recv_timeout(RETRY_BUSY)
+                };
+                let batch = match next {
+                    Ok(plugin) => vec![plugin],
+                    Err(RecvTimeoutError::Timeout) => std::mem::take(&mut busy),
+                    // The runtime (the only sender) is gone.
+                    Err(RecvTimeoutError::Disconnected) => break,
+                };
+                for weak in batch {
+                    let Some(plugin) = weak.upgrade() else { continue };
+                    if plugin.refill_warm() == Refill::Busy && !busy.iter().any(|b| b.ptr_eq(&weak)) {
+                        busy.push(weak);
+                    }
                 }
             }
         })?;

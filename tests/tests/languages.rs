@@ -134,6 +134,10 @@ macro_rules! language {
             fn fuel_cap_stops_it() {
                 super::fuel_cap_stops_it($guest);
             }
+            #[test]
+            fn prewarms() {
+                super::prewarms($guest);
+            }
         }
     };
 }
@@ -141,3 +145,18 @@ macro_rules! language {
 language!(python, "python_text_classifier");
 language!(js, "js_text_classifier");
 language!(c, "c_text_classifier");
+
+/// The language runtimes are pre-instantiated like any plugin: a warm instance becomes
+/// ready in the background and the next call uses it.
+fn prewarms(name: &str) {
+    let Some(path) = common::foreign_guest(name) else { return };
+    let opts = plinth::LoadOptions { warm_instances: Some(1), ..Default::default() };
+    let p = runtime().load_file_with(&path, &opts).unwrap();
+    let start = std::time::Instant::now();
+    while p.warm_ready() == 0 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(30), "{name}: no warm instance after 30 s");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let out = p.call_tool("classify", &CallContext::default(), r#"{"text":"order"}"#).unwrap();
+    assert!(out.prewarmed, "{name}: the call should have taken the pre-warmed instance");
+}

@@ -124,3 +124,20 @@ fn warm_instances_never_take_a_slot_from_a_call() {
         assert!(matches!(r, Err(plinth::InvokeError::DeadlineExceeded { .. })), "{r:?}");
     }
 }
+
+#[test]
+fn a_plugin_loaded_while_the_cores_are_busy_is_warmed_once_they_are_free() {
+    let rt = Runtime::new().unwrap();
+    let sleeper = load(&rt, "hostile", Some(0));
+    let busy = sleeper.with_limits(Limits { timeout: Duration::from_millis(400), ..*sleeper.limits() }).unwrap();
+    std::thread::scope(|s| {
+        // A call that blocks for 400 ms: no core counts as idle meanwhile, so the refill
+        // asked for at load gives up. Nothing calls the new plugin afterwards; the warmer
+        // must come back to it by itself.
+        let running = s.spawn(|| busy.call_tool("sleep", &CallContext::default(), r#"{"secs":3600}"#));
+        std::thread::sleep(Duration::from_millis(50));
+        let p = load(&rt, "text_classifier", Some(1));
+        assert!(running.join().unwrap().is_err(), "the sleep is cut at its deadline");
+        wait_ready(&p, 1);
+    });
+}

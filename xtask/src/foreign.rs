@@ -242,6 +242,40 @@ fn build_js(root: &Path, g: &Guest, jco: &Path, dst: &Path) -> anyhow::Result<()
 /// the preview1 reactor adapter in case the module uses any WASI.
 fn build_c(root: &Path, g: &Guest, clang: &Path, sysroot: &Path, out_dir: &Path, dst: &Path) -> anyhow::Result<()> {
     let work = out_dir.join("build").join(g.out);
+    compile_c(root, &[root.join(g.dir).join(g.entry)], g.world, clang, sysroot, &work, dst)
+}
+
+/// `cargo xtask build-c --world WORLD -o OUT.wasm FILE.c…`: builds a C plugin outside this
+/// repository the way the C sample is built, so authors need no wit-bindgen or wasm-tools
+/// CLI. Prints where the generated header is, for editors.
+pub fn build_c_cli(args: &[String]) -> anyhow::Result<()> {
+    let usage = "usage: cargo xtask build-c --world WORLD -o OUT.wasm FILE.c [FILE.c…]";
+    let (mut world, mut out, mut sources) = (None, None, Vec::new());
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--world" | "-w" => world = Some(it.next().context(usage)?.clone()),
+            "-o" | "--out" => out = Some(PathBuf::from(it.next().context(usage)?)),
+            s if s.starts_with('-') => bail!("unknown option `{s}`\n{usage}"),
+            s => sources.push(std::fs::canonicalize(s).with_context(|| format!("cannot find {s}"))?),
+        }
+    }
+    let (Some(world), Some(out)) = (world, out) else { bail!("{usage}") };
+    if sources.is_empty() {
+        bail!("{usage}");
+    }
+    let Toolchain::C { clang, sysroot } = Toolchain::c().map_err(|e| anyhow::anyhow!(e))? else { unreachable!() };
+    let root = root();
+    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "plugin".into());
+    let work = root.join("target/c-build").join(stem);
+    compile_c(&root, &sources, &world, &clang, &sysroot, &work, &out)?;
+    println!("wrote {} ({} bytes); bindings in {}", out.display(), std::fs::metadata(&out)?.len(), work.join("gen").display());
+    Ok(())
+}
+
+/// Generates the bindings for `world` into `work/gen`, compiles `sources` with them into a
+/// core module and turns that into the component `dst`.
+fn compile_c(root: &Path, sources: &[PathBuf], world: &str, clang: &Path, sysroot: &Path, work: &Path, dst: &Path) -> anyhow::Result<()> {
     let gen_dir = work.join("gen");
     if gen_dir.exists() {
         std::fs::remove_dir_all(&gen_dir)?;
@@ -250,15 +284,15 @@ fn build_c(root: &Path, g: &Guest, clang: &Path, sysroot: &Path, out_dir: &Path,
 
     let mut resolve = wit_parser::Resolve::default();
     let (pkg, _) = resolve.push_dir(root.join(WIT))?;
-    let world = resolve.select_world(&[pkg], Some(g.world))?;
+    let world = resolve.select_world(&[pkg], Some(world))?;
     let mut files = wit_bindgen_core::Files::default();
     wit_bindgen_c::Opts::default().build().generate(&mut resolve, world, &mut files)?;
-    let mut sources = Vec::new();
+    let mut generated = Vec::new();
     for (name, bytes) in files.iter() {
         let path = gen_dir.join(name);
         std::fs::write(&path, bytes)?;
         if name.ends_with(".c") || name.ends_with(".o") {
-            sources.push(path);
+            generated.push(path);
         }
     }
 
@@ -268,8 +302,8 @@ fn build_c(root: &Path, g: &Guest, clang: &Path, sysroot: &Path, out_dir: &Path,
         .arg(format!("--sysroot={}", sysroot.display()))
         .arg("-I")
         .arg(&gen_dir)
-        .arg(root.join(g.dir).join(g.entry))
-        .args(&sources)
+        .args(sources)
+        .args(&generated)
         .arg("-o")
         .arg(&core))?;
 
@@ -283,6 +317,6 @@ fn build_c(root: &Path, g: &Guest, clang: &Path, sysroot: &Path, out_dir: &Path,
         )?
         .encode()
         .with_context(|| format!("cannot turn {} into a component", core.display()))?;
-    std::fs::write(dst, component)?;
+    std::fs::write(dst, component).with_context(|| format!("cannot write {}", dst.display()))?;
     Ok(())
 }

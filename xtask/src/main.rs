@@ -6,6 +6,8 @@
 //!   JavaScript and C guests whose toolchains are present (see [`foreign`]), and says which
 //!   it skipped and why. `--require-all` makes a missing toolchain an error. Installs the
 //!   Rust wasm targets if missing.
+//! - `build-c --world WORLD -o OUT.wasm FILE.c…` — builds a C plugin (bindings, clang,
+//!   componentize) without the wit-bindgen and wasm-tools CLIs.
 //! - `demo` — builds the guests, then runs each sample through the host (release build),
 //!   printing input, output, fuel and latency.
 //! - `test [--require-all] [cargo test args]` — `build-guests`, then `cargo test --workspace`.
@@ -20,7 +22,7 @@ use anyhow::{Context, bail};
 mod foreign;
 
 const USAGE: &str =
-    "usage: cargo xtask <build-guests [--require-all] | demo | test [--require-all] [cargo test args] | bench [--quick]>";
+    "usage: cargo xtask <build-guests [--require-all] | build-c --world WORLD -o OUT.wasm FILE.c… | demo | test [--require-all] [cargo test args] | bench [--quick]>";
 
 /// The wasm targets guests are built for.
 const TARGETS: &[&str] = &["wasm32-wasip2", "wasm32-unknown-unknown"];
@@ -33,6 +35,7 @@ fn main() -> anyhow::Result<()> {
     rest.retain(|a| a != "--require-all");
     match cmd.as_deref() {
         Some("build-guests") => build_guests(require_all).map(|_| ()),
+        Some("build-c") => foreign::build_c_cli(&rest),
         Some("demo") => demo(),
         Some("test") => test(require_all, &rest),
         Some("bench") => bench(rest.iter().any(|a| a == "--quick")),
