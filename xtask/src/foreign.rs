@@ -126,7 +126,7 @@ impl Toolchain {
 
     /// jco from guests/js/node_modules (installed from the lockfile), and node to run it.
     fn js(root: &Path) -> Result<Toolchain, String> {
-        let install = "install it with `npm ci --prefix guests/js`";
+        let install = "install it with `npm install --no-save --prefix guests/js`";
         if !Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success()) {
             return Err(format!("node not found on PATH; install Node.js (>= 18), then {install}"));
         }

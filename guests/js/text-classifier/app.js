@@ -3,7 +3,7 @@
 // The same keyword logic as the Rust sample (guests/shared/classify); the integration tests
 // check that both give the same answer for the same input.
 //
-// Build (from guests/js, after `npm ci`):
+// Build (from guests/js, after `npm install --no-save`):
 //   npx jco componentize "$PWD/text-classifier/app.js" --wit "$PWD/../../wit/v0.1.0" \
 //     --world-name tool-plugin --backend quickjs --backend-qjs-disable-async \
 //     --backend-qjs-stub-wasi -o "$PWD/../../target/guests/js_text_classifier.wasm"
