@@ -190,6 +190,42 @@ fn read_message(r: &mut BufReader<TcpStream>) -> Option<String> {
     String::from_utf8(body).ok()
 }
 
+/// Row 7: Extism, the most used wasmtime plugin system, running the same logic as an
+/// `extism-pdk` plugin (guests/peers/extism-classifier): one `Plugin` reused across calls,
+/// and a new `Plugin` per call from a `CompiledPlugin`. WASI off and fuel on, as in Plinth.
+#[cfg(feature = "extism")]
+pub struct Extism {
+    reused: extism::Plugin,
+    compiled: extism::CompiledPlugin,
+}
+
+#[cfg(feature = "extism")]
+impl Extism {
+    pub fn new() -> Extism {
+        // Bytes, not a path: reading files is Extism's optional `register-filesystem`.
+        let wasm = std::fs::read(guest("extism_classifier")).expect("read the Extism guest");
+        let builder = || {
+            extism::PluginBuilder::new(extism::Manifest::new([extism::Wasm::data(wasm.clone())]))
+                .with_wasi(false)
+                .with_fuel_limit(1_000_000_000)
+        };
+        let reused = builder().build().expect("extism plugin");
+        let compiled = extism::CompiledPlugin::new(builder()).expect("extism compiled plugin");
+        Extism { reused, compiled }
+    }
+
+    /// 7a: the same plugin instance for every call (Extism's usual way).
+    pub fn call_reused(&mut self, args: &str) -> String {
+        self.reused.call::<&str, &str>("classify", args).expect("extism call").to_string()
+    }
+
+    /// 7b: a new plugin per call from the compiled plugin.
+    pub fn call_fresh(&self, args: &str) -> String {
+        let mut p = extism::Plugin::new_from_compiled(&self.compiled).expect("extism instantiate");
+        p.call::<&str, &str>("classify", args).expect("extism call").to_string()
+    }
+}
+
 /// Every row's setup, shared by the criterion bench and the report so both measure the
 /// same things. `exe` is the `classify-stdin` binary (row 8a).
 pub struct Fixture {

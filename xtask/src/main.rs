@@ -11,8 +11,9 @@
 //! - `demo` — builds the guests, then runs each sample through the host (release build),
 //!   printing input, output, fuel and latency.
 //! - `test [--require-all] [cargo test args]` — `build-guests`, then `cargo test --workspace`.
-//! - `bench [--quick]` — `build-guests`, then the benchmark report (release build): writes
-//!   `bench/REPORT.md` and `bench/chart.svg`. `--quick` takes a few minutes.
+//! - `bench [--quick] [--extism]` — `build-guests`, then the benchmark report (release
+//!   build): writes `bench/REPORT.md` and `bench/chart.svg`. `--quick` takes a few minutes;
+//!   `--extism` adds row 7 (Extism, built from crates.io: 10+ more minutes the first time).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,7 +23,7 @@ use anyhow::{Context, bail};
 mod foreign;
 
 const USAGE: &str =
-    "usage: cargo xtask <build-guests [--require-all] | build-c --world WORLD -o OUT.wasm FILE.c… | demo | test [--require-all] [cargo test args] | bench [--quick]>";
+    "usage: cargo xtask <build-guests [--require-all] | build-c --world WORLD -o OUT.wasm FILE.c… | demo | test [--require-all] [cargo test args] | bench [--quick] [--extism]>";
 
 /// The wasm targets guests are built for.
 const TARGETS: &[&str] = &["wasm32-wasip2", "wasm32-unknown-unknown"];
@@ -34,11 +35,11 @@ fn main() -> anyhow::Result<()> {
     let require_all = rest.iter().any(|a| a == "--require-all");
     rest.retain(|a| a != "--require-all");
     match cmd.as_deref() {
-        Some("build-guests") => build_guests(require_all).map(|_| ()),
+        Some("build-guests") => build_guests(require_all, false).map(|_| ()),
         Some("build-c") => foreign::build_c_cli(&rest),
         Some("demo") => demo(),
         Some("test") => test(require_all, &rest),
-        Some("bench") => bench(rest.iter().any(|a| a == "--quick")),
+        Some("bench") => bench(rest.iter().any(|a| a == "--quick"), rest.iter().any(|a| a == "--extism")),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");
             Ok(())
@@ -78,8 +79,9 @@ fn ensure_targets() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Guest crates that build to a `.wasm`, with the target each is built for.
-fn guest_crates(guests: &Path) -> anyhow::Result<Vec<(String, &'static str)>> {
+/// Guest crates that build to a `.wasm`, with the target each is built for. Crates marked
+/// `[package.metadata.plinth] only = "extism"` are included only when `extism` is set.
+fn guest_crates(guests: &Path, extism: bool) -> anyhow::Result<Vec<(String, &'static str)>> {
     let out = cargo()
         .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
         .arg(guests.join("Cargo.toml"))
@@ -97,6 +99,9 @@ fn guest_crates(guests: &Path) -> anyhow::Result<Vec<(String, &'static str)>> {
         if !is_cdylib {
             continue;
         }
+        if pkg["metadata"]["plinth"]["only"].as_str() == Some("extism") && !extism {
+            continue;
+        }
         let name = pkg["name"].as_str().unwrap_or_default().to_string();
         // Legacy core-module guests declare their target in package metadata.
         let target = match pkg["metadata"]["plinth"]["target"].as_str() {
@@ -109,12 +114,13 @@ fn guest_crates(guests: &Path) -> anyhow::Result<Vec<(String, &'static str)>> {
     Ok(crates)
 }
 
-/// Builds every guest; returns the paths written under `target/guests/`.
-fn build_guests(require_all: bool) -> anyhow::Result<Vec<PathBuf>> {
+/// Builds every guest (and the Extism peer when `extism`); returns the paths written under
+/// `target/guests/`.
+fn build_guests(require_all: bool, extism: bool) -> anyhow::Result<Vec<PathBuf>> {
     ensure_targets()?;
     let root = root();
     let guests = root.join("guests");
-    let crates = guest_crates(&guests)?;
+    let crates = guest_crates(&guests, extism)?;
     let out_dir = root.join("target/guests");
     std::fs::create_dir_all(&out_dir)?;
     let mut written = Vec::new();
@@ -171,14 +177,19 @@ fn build_guests(require_all: bool) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 fn demo() -> anyhow::Result<()> {
-    build_guests(false)?;
+    build_guests(false, false)?;
     run(cargo().current_dir(root()).args(["run", "--quiet", "--release", "-p", "plinth", "--example", "demo"]))
 }
 
-fn bench(quick: bool) -> anyhow::Result<()> {
-    build_guests(false)?;
+fn bench(quick: bool, extism: bool) -> anyhow::Result<()> {
+    build_guests(false, extism)?;
     let mut cmd = cargo();
-    cmd.current_dir(root()).args(["bench", "-p", "plinth-benches", "--bench", "report", "--"]);
+    cmd.current_dir(root()).args(["bench", "-p", "plinth-benches", "--bench", "report"]);
+    if extism {
+        // Row 7: a second wasmtime and 10+ minutes of cold build, so opt-in.
+        cmd.args(["--features", "extism"]);
+    }
+    cmd.arg("--");
     if quick {
         cmd.arg("--quick");
     }
@@ -186,6 +197,6 @@ fn bench(quick: bool) -> anyhow::Result<()> {
 }
 
 fn test(require_all: bool, extra: &[String]) -> anyhow::Result<()> {
-    build_guests(require_all)?;
+    build_guests(require_all, false)?;
     run(cargo().current_dir(root()).args(["test", "--workspace"]).args(extra))
 }
