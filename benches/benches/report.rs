@@ -320,6 +320,7 @@ fn main() {
         nopool.as_secs_f64() / iso.as_secs_f64().max(1e-9)
     );
     let _ = writeln!(md, "- **1 MB payloads** are bound by the guest scanning 1 MB in wasm (see the reused column): isolation adds little on top, the wasm code itself is the cost.");
+    let _ = writeln!(md, "- **Row 3 against the old path (3′)**: pre-warming, the lazy WASI context and exports bound once per instance took out what Plinth's own code spent per call; what remains is wasmtime's instantiation and the reset of the pool slot when the store drops. Timed inside the call path, that drop is 5–12 µs for this plugin, the larger part of the isolation overhead. Handing the store to a background thread to drop cut warm calls but, on 2 cores, made back-to-back cold calls twice as slow (the reset competes with the next instantiation), so it was not kept.");
     let _ = writeln!(md, "- **p99 on this machine**: 2 shared cores run the caller, the epoch ticker, the refill thread and the rest of the VM; single slow calls (scheduling, page faults of a fresh slot) set the p99.");
     match extism_rows {
         Some((a, b)) => {
