@@ -41,9 +41,17 @@ impl ReusedInstance {
     }
 }
 
+/// A runtime whose engine uses wasmtime's pooling defaults for slot reset and tables, as
+/// Plinth's engine did before the per-call work of issue 7. Load a plugin in it and call
+/// [`baseline_call`] for the benchmark's "before" row.
+pub fn baseline_runtime() -> Result<crate::Runtime, crate::LoadError> {
+    crate::Runtime::build(crate::RuntimeConfig::default(), crate::engine::EngineTuning::PoolingDefaults)
+}
+
 /// The per-call path as it was before pre-warming and lazy WASI (kept so the report can
 /// compare against it in the same run): a fresh store with an eagerly built WASI context,
-/// inline instantiation, exports looked up for this call.
+/// inline instantiation, exports looked up for this call. With a plugin from
+/// [`baseline_runtime`] this is the whole "before" path.
 pub fn baseline_call(plugin: &Plugin, name: &str, ctx: &CallContext, args: &str) -> wasmtime::Result<String> {
     use wasmtime_wasi::WasiView;
     let loaded = plugin.loaded();

@@ -133,11 +133,15 @@ impl Runtime {
 
     /// A runtime with `config`.
     pub fn with_config(config: RuntimeConfig) -> Result<Runtime, LoadError> {
+        Runtime::build(config, EngineTuning::Plinth)
+    }
+
+    pub(crate) fn build(config: RuntimeConfig, tuning: EngineTuning) -> Result<Runtime, LoadError> {
         config.default_limits.validate(config.max_memory)?;
         if config.epoch_tick.is_zero() {
             return Err(LoadError::Runtime("epoch_tick must be greater than zero".into()));
         }
-        let engine = Engine::new(&engine_config(&config))
+        let engine = Engine::new(&engine_config(&config, tuning))
             .map_err(|e| LoadError::Runtime(format!("cannot create the wasm engine: {e:#}")))?;
         let link = |http| {
             crate::api::linker(&engine, http).map_err(|e| LoadError::Runtime(format!("cannot link host functions: {e:#}")))
@@ -210,7 +214,18 @@ fn warm_cap(config: &RuntimeConfig) -> usize {
     config.max_warm_instances.min(config.max_instances as usize / 4)
 }
 
-fn engine_config(config: &RuntimeConfig) -> Config {
+/// The engine settings a runtime is built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EngineTuning {
+    /// Plinth's own, below.
+    Plinth,
+    /// Wasmtime's pooling defaults for slot reset and tables: how the engine was set up
+    /// before the per-call work of issue 7 (the benchmark's 3′ row, never used otherwise).
+    #[cfg_attr(not(feature = "bench-support"), allow(dead_code))]
+    PoolingDefaults,
+}
+
+fn engine_config(config: &RuntimeConfig, tuning: EngineTuning) -> Config {
     // Warm instances get slots of their own on top of `max_instances` for calls.
     let n = config.max_instances.max(1) + warm_cap(config) as u32;
     let mut pool = PoolingAllocationConfig::new();
@@ -232,6 +247,9 @@ fn engine_config(config: &RuntimeConfig) -> Config {
         .linear_memory_keep_resident(1 << 20)
         .table_keep_resident(64 << 10)
         .pagemap_scan(wasmtime::Enabled::Auto);
+    if tuning == EngineTuning::PoolingDefaults {
+        pool.linear_memory_keep_resident(0).table_keep_resident(0).pagemap_scan(wasmtime::Enabled::No);
+    }
     let mut cfg = Config::new();
     cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
         // Copy-on-write data segments: a 4 MiB data segment costs ~1 µs instead of a 4 MiB
@@ -242,7 +260,7 @@ fn engine_config(config: &RuntimeConfig) -> Config {
         // fresh instance; language runtimes (CPython, QuickJS) call indirectly all the
         // time. Measured (bench/REPORT.md, guest languages): cold Rust 23 -> 18 µs, warm
         // Python 1.6 -> 1.25 ms, a reused QuickJS instance 105 -> 58 µs.
-        .table_lazy_init(false)
+        .table_lazy_init(tuning == EngineTuning::PoolingDefaults)
         .consume_fuel(true)
         .epoch_interruption(true)
         .max_wasm_stack(config.max_wasm_stack);
