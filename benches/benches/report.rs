@@ -222,14 +222,9 @@ fn main() {
     table.push(("8b. HTTP plugin service", Row::new(n, || {}, || drop(http.call(&args)))));
     table.push(("8a. process per call", Row::new(if quick { 100 } else { 400 }, || {}, || drop(subprocess_call(&exe, &args)))));
     table.push(("3′", Row::new(n, || {}, || drop(baseline_call(&before, "classify", &ctx, &args).expect("call")))));
-    let full = |p: &plinth::Plugin| {
-        while p.warm_ready() < 2 {
-            std::thread::yield_now();
-        }
-    };
     let stats = measure_interleaved(&mut table, 10, || {
-        full(&warm);
-        full(&legacy);
+        wait_full(&warm, 2);
+        wait_full(&legacy, 2);
     });
     let labels: Vec<&str> = table.iter().map(|(l, _)| *l).collect();
     drop(table);
@@ -451,9 +446,7 @@ fn languages(cached: &Runtime, n: usize) -> Vec<Lang> {
         assert_eq!(got, want, "{label} answers like the native classifier");
         let fuel = cold.call_tool("classify", &CallContext::default(), &args).expect("call").fuel_used;
         let c = measure(n, || {}, || drop(plinth_call(&cold, &args)));
-        // Wait for the whole queue, not one instance: a refill still running would share
-        // the cores with the timed call.
-        let w = measure(n, || while warm.warm_ready() < 2 { std::thread::yield_now() }, || drop(plinth_call(&warm, &args)));
+        let w = measure(n, || wait_full(&warm, 2), || drop(plinth_call(&warm, &args)));
         let mut r = reused(&cold);
         let ru = measure(n, || {}, || drop(r.call_tool("classify", &CallContext::default(), &args).expect("call")));
         out.push(Lang::Measured { label, name, compile, cached: hit.median, cold: c, warm: w, reused: ru, fuel });

@@ -56,6 +56,14 @@ pub fn wait_warm(p: &Plugin) {
     }
 }
 
+/// Waits (untimed) until `p` has `n` pre-warmed instances ready: no refill is then still
+/// running to share the cores with the next timed call.
+pub fn wait_full(p: &Plugin, n: usize) {
+    while p.warm_ready() < n {
+        std::thread::yield_now();
+    }
+}
+
 /// Row 2/3: a Plinth tool call through the public API.
 pub fn plinth_call(p: &Plugin, args: &str) -> String {
     p.call_tool("classify", &CallContext::default(), args).expect("plinth call").output.as_str().to_string()
