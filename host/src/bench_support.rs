@@ -32,12 +32,17 @@ impl ReusedInstance {
     pub fn call_tool(&mut self, name: &str, ctx: &CallContext, args: &str) -> wasmtime::Result<String> {
         let limits = *self.plugin.limits();
         call::arm(&mut self.store, self.plugin.loaded(), &limits, Instant::now())?;
-        match &self.bound {
+        let out = match &self.bound {
             Bound::Component(crate::api::Bound::V0_1_0(b)) => {
                 b.call_tool(&mut self.store, name, ctx, args)?.map_err(|e| wasmtime::format_err!("{e}"))
             }
             Bound::Legacy(_) => wasmtime::bail!("not a component"),
-        }
+        };
+        // Hand the call's logs over as a real call does; left in the store they would pile
+        // up, and arming (which counts them against the log budget) would slow down call
+        // after call.
+        drop(self.store.data().logs.take());
+        out
     }
 }
 
