@@ -24,12 +24,12 @@ fn rows(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("classify_100B");
     g.bench_function("1_native", |b| b.iter(|| classify_native(std::hint::black_box(&args))));
-    g.bench_function("2_plinth_warm", |b| b.iter_custom(|n| timed(n, || wait_warm(&warm), || drop(plinth_call(&warm, &args)))));
+    g.bench_function("2_plinth_warm", |b| b.iter_custom(|n| timed(n, || wait_full(&warm, 2), || drop(plinth_call(&warm, &args)))));
     g.bench_function("3_plinth_cold", |b| b.iter(|| plinth_call(&cold, &args)));
     g.bench_function("4_reused_instance", |b| {
         b.iter(|| reused_instance.call_tool("classify", &CallContext::default(), &args).expect("call"))
     });
-    g.bench_function("5_plinth_legacy", |b| b.iter_custom(|n| timed(n, || wait_warm(&legacy), || drop(legacy_call(&legacy, &args)))));
+    g.bench_function("5_plinth_legacy", |b| b.iter_custom(|n| timed(n, || wait_full(&legacy, 2), || drop(legacy_call(&legacy, &args)))));
     g.bench_function("6_engine_style", |b| b.iter(|| engine_style.call(&env)));
     g.bench_function("8b_http_service", |b| b.iter(|| http.call(&args)));
     g.sample_size(20);

@@ -103,7 +103,12 @@ pub(crate) fn run<R>(
 ) -> Result<Outcome<R>, InvokeError> {
     let start = Instant::now();
     let runtime = &plugin.runtime.inner;
+    // `max_instances` bounds running calls here rather than through the pool's size: the
+    // pool also holds warm instances and stores waiting to be dropped (see `engine_config`).
     let running = InFlight::enter(&runtime.in_flight);
+    if running.before >= runtime.config.max_instances.max(1) as usize {
+        return Err(InvokeError::Busy { max_instances: runtime.config.max_instances });
+    }
     let (mut store, warm) = match plugin.warm.take(limits) {
         Some((store, bound)) => (store, Some(bound)),
         None => (new_store(plugin, limits), None),
@@ -124,13 +129,13 @@ pub(crate) fn run<R>(
         Ok(Err(guest)) => Err(InvokeError::Guest(guest)),
         Err(e) => Err(classify(&e, limits, runtime.config.max_instances, runtime.config.max_wasm_stack, &logs)),
     };
-    drop(store);
     drop(running);
-    // Top the queue up (a no-op when pre-warming is off or a request is pending), once this
-    // call no longer counts as running: the refill waits for an idle core, and asking at the
-    // start made it give up behind any call longer than its wait (a 20 ms Python call).
-    // Also on the inline path: a refill that gave up earlier (pool full, busy) retries.
-    runtime.warmer.request(plugin);
+    // Drop the store (off this thread when a core is idle) and top the queue up (a no-op
+    // when pre-warming is off or a request is pending), once this call no longer counts as
+    // running: the refill waits for an idle core, and asking at the start made it give up
+    // behind any call longer than its wait (a 20 ms Python call). Also on the inline path:
+    // a refill that gave up earlier (pool full, busy) retries.
+    runtime.warmer.finish(plugin, store, runtime.has_idle_core());
     let logs = logs.take();
     emit(&plugin.name, &logs);
     match &outcome {
@@ -141,18 +146,22 @@ pub(crate) fn run<R>(
 }
 
 /// Counts a running call for as long as it lives.
-struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+struct InFlight<'a> {
+    count: &'a std::sync::atomic::AtomicUsize,
+    /// Calls running when this one entered.
+    before: usize,
+}
 
 impl<'a> InFlight<'a> {
-    fn enter(n: &'a std::sync::atomic::AtomicUsize) -> Self {
-        n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        InFlight(n)
+    fn enter(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        let before = count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        InFlight { count, before }
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.count.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 

@@ -21,7 +21,8 @@ use crate::warm::Warmer;
 /// change after the runtime is built.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
-    /// How many calls may run at once across all plugins of this runtime (pool slots).
+    /// How many calls may run at once across all plugins of this runtime (the pool has a
+    /// slot for each, plus slots for warm instances and stores waiting to be dropped).
     /// Beyond it a call fails fast with [`crate::InvokeError::Busy`]. Default 64.
     pub max_instances: u32,
     /// Hard cap on any linear memory, in bytes: per-plugin and per-call memory limits may
@@ -226,8 +227,9 @@ pub(crate) enum EngineTuning {
 }
 
 fn engine_config(config: &RuntimeConfig, tuning: EngineTuning) -> Config {
-    // Warm instances get slots of their own on top of `max_instances` for calls.
-    let n = config.max_instances.max(1) + warm_cap(config) as u32;
+    // Warm instances, and finished calls' stores waiting to be dropped off the call path,
+    // get slots of their own on top of `max_instances` for calls.
+    let n = config.max_instances.max(1) + warm_cap(config) as u32 + crate::warm::RETIRE_MAX as u32;
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(n)
         .total_core_instances(n * CORE_INSTANCES_PER_COMPONENT)

@@ -5,7 +5,7 @@
 //! call's critical path. With the queue empty (or disabled), calls instantiate inline.
 //!
 //! Cost: each warm instance holds one pool slot (the pool is sized `max_instances` plus the
-//! warm cap, so warm instances never take a slot from a call; the cap is
+//! warm cap plus [`RETIRE_MAX`], so warm instances never take a slot from a call; the cap is
 //! `RuntimeConfig::max_warm_instances`) and the memory its instantiation touched (for a
 //! Rust component, its data segments and first stack pages; copy-on-write, so typically
 //! well under 1 MiB).
@@ -13,10 +13,15 @@
 //! A warm instance was instantiated before its call, under the plugin's load-time limits:
 //! the call's fuel and deadline then cover the call only, and anything the guest printed
 //! while instantiating appears in that call's logs.
+//!
+//! The same background thread also drops finished calls' stores when a core is idle
+//! ([`Warmer::finish`]): dropping a store resets its pool slot (5–12 µs measured for a Rust
+//! tool), work the caller need not wait for. It never wakes up for that alone: waking a
+//! parked thread costs the caller more than the drop (see [`LINGER`]).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
 use wasmtime::Store;
 
@@ -121,7 +126,24 @@ pub(crate) enum Refill {
 }
 
 /// How long the warmer waits before retrying refills that found no idle core.
-const RETRY_BUSY: std::time::Duration = std::time::Duration::from_millis(50);
+const RETRY_BUSY: Duration = Duration::from_millis(50);
+
+/// How long the background thread stays awake after its last piece of work, looking for
+/// more every [`POLL`]. While it is awake a call hands it work with a mutex push, no system
+/// call; waking a parked thread (a futex wake that interrupts an idle core) cost the caller
+/// about 7 µs on the 2-core VM of bench/REPORT.md — more than the refill request or the
+/// store drop it hands over. Calls closer together than this never pay for a wake-up.
+const LINGER: Duration = Duration::from_millis(20);
+
+/// How often the awake background thread looks for work. Bounds how long a finished call's
+/// store waits to be dropped and a refill to start; costs the idle core a wake-up per poll,
+/// for [`LINGER`] after the last call.
+const POLL: Duration = Duration::from_micros(200);
+
+/// Finished calls' stores that may wait for the background thread to drop them. Each holds
+/// its pool slot until then, so the pool has this many slots on top of `max_instances` and
+/// the warm cap (a call never finds the pool full because of them).
+pub(crate) const RETIRE_MAX: usize = 2;
 
 impl Drop for WarmQueue {
     fn drop(&mut self) {
@@ -130,47 +152,132 @@ impl Drop for WarmQueue {
     }
 }
 
-/// The runtime's one background thread that refills queues.
+/// Work handed to the background thread.
+#[derive(Default)]
+struct Pending {
+    /// Plugins whose queue wants topping up.
+    refills: Vec<Weak<Loaded>>,
+    /// Finished calls' stores, to drop.
+    retired: Vec<Store<CallState>>,
+}
+
+struct Shared {
+    pending: Mutex<Pending>,
+    /// The thread is parked (not polling): handing it work needs an `unpark`.
+    parked: AtomicBool,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The runtime's one background thread: refills pre-warm queues and drops finished calls'
+/// stores.
 pub(crate) struct Warmer {
-    tx: Mutex<Sender<Weak<Loaded>>>,
+    shared: Arc<Shared>,
+    thread: std::thread::Thread,
 }
 
 impl Warmer {
     pub(crate) fn spawn() -> std::io::Result<Warmer> {
-        let (tx, rx): (Sender<Weak<Loaded>>, Receiver<Weak<Loaded>>) = std::sync::mpsc::channel();
-        std::thread::Builder::new().name("plinth-warm".into()).spawn(move || {
-            // Plugins whose refill found no idle core. Retried every RETRY_BUSY while
-            // nothing else arrives: without this, a plugin loaded (or called) while other
-            // calls kept the cores busy would stay cold until its own next call.
-            let mut busy: Vec<Weak<Loaded>> = Vec::new();
-            loop {
-                let next = if busy.is_empty() {
-                    rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
-                } else {
-                    rx.recv_timeout(RETRY_BUSY)
-                };
-                let batch = match next {
-                    Ok(plugin) => vec![plugin],
-                    Err(RecvTimeoutError::Timeout) => std::mem::take(&mut busy),
-                    // The runtime (the only sender) is gone.
-                    Err(RecvTimeoutError::Disconnected) => break,
-                };
-                for weak in batch {
-                    let Some(plugin) = weak.upgrade() else { continue };
-                    if plugin.refill_warm() == Refill::Busy && !busy.iter().any(|b| b.ptr_eq(&weak)) {
-                        busy.push(weak);
-                    }
-                }
-            }
-        })?;
-        Ok(Warmer { tx: Mutex::new(tx) })
+        let shared = Arc::new(Shared { pending: Mutex::default(), parked: AtomicBool::new(false), stop: AtomicBool::new(false) });
+        let worker = shared.clone();
+        let handle = std::thread::Builder::new().name("plinth-warm".into()).spawn(move || work(&worker))?;
+        Ok(Warmer { shared, thread: handle.thread().clone() })
     }
 
     /// Asks for `plugin`'s queue to be refilled.
     pub(crate) fn request(&self, plugin: &Arc<Loaded>) {
         if plugin.warm.wants_refill() {
-            let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = tx.send(Arc::downgrade(plugin));
+            self.shared.lock().refills.push(Arc::downgrade(plugin));
+            self.wake();
+        }
+    }
+
+    /// Ends a call of `plugin`: drops `store` — on the background thread when a core is
+    /// idle (`idle`), the thread is awake or being woken anyway, and fewer than
+    /// [`RETIRE_MAX`] stores wait; else here — and asks for a refill.
+    pub(crate) fn finish(&self, plugin: &Arc<Loaded>, store: Store<CallState>, idle: bool) {
+        let refill = plugin.warm.wants_refill();
+        let mut pending = self.shared.lock();
+        if refill {
+            pending.refills.push(Arc::downgrade(plugin));
+        }
+        let awake = refill || !self.shared.parked.load(Ordering::SeqCst);
+        let inline = if idle && awake && pending.retired.len() < RETIRE_MAX {
+            pending.retired.push(store);
+            None
+        } else {
+            Some(store)
+        };
+        drop(pending);
+        if refill {
+            self.wake();
+        }
+        drop(inline);
+    }
+
+    /// Unparks the thread if it is parked. Pairs with the check in [`work`]: the thread
+    /// sets `parked` before its last look at the pending work, a caller pushes work before
+    /// reading `parked`, so one of the two always sees the other.
+    fn wake(&self) {
+        if self.shared.parked.load(Ordering::SeqCst) {
+            self.thread.unpark();
+        }
+    }
+}
+
+impl Drop for Warmer {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.thread.unpark();
+    }
+}
+
+/// The background thread's loop.
+fn work(shared: &Shared) {
+    // Plugins whose refill found no idle core, retried every RETRY_BUSY: without this, a
+    // plugin loaded (or called) while other calls kept the cores busy would stay cold until
+    // its own next call.
+    let mut busy: Vec<Weak<Loaded>> = Vec::new();
+    let mut last_retry = Instant::now();
+    let mut last_work = Instant::now();
+    let mut taken = Pending::default();
+    while !shared.stop.load(Ordering::SeqCst) {
+        std::mem::swap(&mut *shared.lock(), &mut taken);
+        let worked = !taken.refills.is_empty() || !taken.retired.is_empty();
+        // Drops first: that frees pool slots for the refills.
+        taken.retired.clear();
+        if !busy.is_empty() && last_retry.elapsed() >= RETRY_BUSY {
+            taken.refills.append(&mut busy);
+            last_retry = Instant::now();
+        }
+        for weak in taken.refills.drain(..) {
+            let Some(plugin) = weak.upgrade() else { continue };
+            if plugin.refill_warm() == Refill::Busy && !busy.iter().any(|b| b.ptr_eq(&weak)) {
+                busy.push(weak);
+            }
+        }
+        if worked {
+            last_work = Instant::now();
+        }
+        if last_work.elapsed() < LINGER {
+            std::thread::park_timeout(POLL);
+        } else if !busy.is_empty() {
+            std::thread::park_timeout(RETRY_BUSY.saturating_sub(last_retry.elapsed()).max(POLL));
+        } else {
+            shared.parked.store(true, Ordering::SeqCst);
+            let empty = {
+                let p = shared.lock();
+                p.refills.is_empty() && p.retired.is_empty()
+            };
+            if empty && !shared.stop.load(Ordering::SeqCst) {
+                std::thread::park();
+            }
+            shared.parked.store(false, Ordering::SeqCst);
         }
     }
 }

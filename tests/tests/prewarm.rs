@@ -141,3 +141,26 @@ fn a_plugin_loaded_while_the_cores_are_busy_is_warmed_once_they_are_free() {
         wait_ready(&p, 1);
     });
 }
+
+#[test]
+fn stores_left_to_drop_in_the_background_never_take_a_slot_from_a_call() {
+    // A finished call's store may wait for the background thread to drop it, holding its
+    // pool slot meanwhile. Quick warm calls leave such stores (the thread is awake for the
+    // refills); 4 calls started right after must still all get a slot.
+    let rt = Runtime::with_config(RuntimeConfig { max_instances: 4, ..RuntimeConfig::default() }).unwrap();
+    let p = load(&rt, "hostile", Some(1));
+    let looping = p.with_limits(Limits { fuel: u64::MAX / 2, timeout: Duration::from_millis(100), ..Limits::default() }).unwrap();
+    for _ in 0..10 {
+        wait_ready(&p, 1);
+        for _ in 0..3 {
+            p.call_tool("counter", &CallContext::default(), "{}").unwrap();
+        }
+        let results: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4).map(|_| s.spawn(|| looping.call_tool("loop", &CallContext::default(), "{}"))).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for r in results {
+            assert!(matches!(r, Err(plinth::InvokeError::DeadlineExceeded { .. })), "{r:?}");
+        }
+    }
+}

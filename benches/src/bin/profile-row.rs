@@ -1,0 +1,102 @@
+//! Runs one benchmark row in a loop, for a profiler: `perf record -g -- profile-row warm 5`.
+//! Rows: native, warm, warm1, cold, reused, legacy, engine; optional payload size in bytes (default
+//! 100). Prints the median and mean of the timed calls (a warm row waits, untimed, for a full
+//! queue before each call). For profiles and quick checks: the numbers of record come from
+//! criterion and `cargo xtask bench`.
+
+use std::time::{Duration, Instant};
+
+use plinth::Runtime;
+use plinth_benches::*;
+
+fn main() {
+    let mut argv = std::env::args().skip(1);
+    let row = argv.next().unwrap_or_else(|| "warm".into());
+    let secs: f64 = argv.next().map(|s| s.parse().expect("seconds")).unwrap_or(5.0);
+    let size: usize = argv.next().map(|s| s.parse().expect("payload bytes")).unwrap_or(100);
+    let args = args_of_size(size);
+    let runtime = Runtime::new().expect("runtime");
+    let mut prepare: Box<dyn FnMut()> = Box::new(|| {});
+    let mut call: Box<dyn FnMut()> = match row.as_str() {
+        "native" => Box::new(|| drop(std::hint::black_box(classify_native(&args)))),
+        "warm" => {
+            let p = load(&runtime, "text_classifier", 2);
+            let q = p.clone();
+            prepare = Box::new(move || wait_full(&q, 2));
+            Box::new(move || drop(plinth_call(&p, &args)))
+        }
+        "warm1" => {
+            // Waits for one ready instance only: a refill may still run next to the call.
+            let p = load(&runtime, "text_classifier", 2);
+            let q = p.clone();
+            prepare = Box::new(move || wait_warm(&q));
+            Box::new(move || drop(plinth_call(&p, &args)))
+        }
+        "cold" => {
+            let p = load(&runtime, "text_classifier", 0);
+            Box::new(move || drop(plinth_call(&p, &args)))
+        }
+        "reused" => {
+            let p = load(&runtime, "text_classifier", 0);
+            let mut r = reused(&p);
+            Box::new(move || drop(r.call_tool("classify", &Default::default(), &args).expect("call")))
+        }
+        "first" | "second" => {
+            // A fresh instance made (untimed) on this thread; times its first or second call.
+            let p = load(&runtime, "text_classifier", 0);
+            let slot = std::rc::Rc::new(std::cell::RefCell::new(None));
+            let (s2, a2, second) = (slot.clone(), args.clone(), row == "second");
+            prepare = Box::new(move || {
+                let mut r = reused(&p);
+                if second {
+                    r.call_tool("classify", &Default::default(), &a2).expect("call");
+                }
+                *s2.borrow_mut() = Some(r);
+            });
+            Box::new(move || drop(slot.borrow_mut().as_mut().unwrap().call_tool("classify", &Default::default(), &args).expect("call")))
+        }
+        "xfirst" => {
+            // As "first", but the instance is made on another thread (as the warmer does).
+            let p = load(&runtime, "text_classifier", 0);
+            let (req_tx, req_rx) = std::sync::mpsc::channel::<()>();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                while req_rx.recv().is_ok() {
+                    if tx.send(reused(&p)).is_err() {
+                        break;
+                    }
+                }
+            });
+            let slot = std::rc::Rc::new(std::cell::RefCell::new(None));
+            let s2 = slot.clone();
+            prepare = Box::new(move || {
+                req_tx.send(()).unwrap();
+                *s2.borrow_mut() = Some(rx.recv().unwrap());
+            });
+            Box::new(move || drop(slot.borrow_mut().as_mut().unwrap().call_tool("classify", &Default::default(), &args).expect("call")))
+        }
+        "legacy" => {
+            let p = load(&runtime, "legacy_text_classifier", 0);
+            Box::new(move || drop(legacy_call(&p, &args)))
+        }
+        "engine" => {
+            let e = EngineStyle::new(&guest("legacy_text_classifier"));
+            let env = envelope(&args);
+            Box::new(move || drop(e.call(&env)))
+        }
+        other => panic!("unknown row {other}: native, warm, warm1, cold, reused, legacy, engine"),
+    };
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    let mut times = Vec::new();
+    while Instant::now() < end {
+        prepare();
+        let t = Instant::now();
+        call();
+        times.push(t.elapsed());
+    }
+    let total: Duration = times.iter().sum();
+    let mean = total / times.len() as u32;
+    times.sort();
+    let (median, p99) = (times[times.len() / 2], times[times.len() * 99 / 100]);
+    println!("{row} ({size} B): {} calls, median {median:.2?}, mean {mean:.2?}, p99 {p99:.2?}", times.len());
+}
