@@ -260,8 +260,10 @@ fn engine_config(config: &RuntimeConfig, tuning: EngineTuning) -> Config {
         // Fill funcref tables at instantiation instead of on first use. Lazy init costs a
         // check on every indirect call plus a code lookup per entry first used, in every
         // fresh instance; language runtimes (CPython, QuickJS) call indirectly all the
-        // time. Measured (bench/REPORT.md, guest languages): cold Rust 23 -> 18 µs, warm
-        // Python 1.6 -> 1.25 ms, a reused QuickJS instance 105 -> 58 µs.
+        // time. Measured (bench/REPORT.md, guest languages): warm Python 1.6 -> 1.25 ms, a
+        // reused QuickJS instance 105 -> 58 µs. The price is paid at instantiation, which
+        // pre-warming takes off the call path: a small Rust tool instantiated inline (queue
+        // off) is faster lazy, 12.3 against 16.1 µs in a later A/B (`profile-row cold`).
         .table_lazy_init(tuning == EngineTuning::PoolingDefaults)
         .consume_fuel(true)
         .epoch_interruption(true)
