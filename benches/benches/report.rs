@@ -255,11 +255,14 @@ fn main() {
     let mut payload = Vec::new();
     for (label, size, count) in [("100 B", 100, n), ("10 KB", 10_000, n / 4), ("1 MB", 1_000_000, if quick { 30 } else { 100 })] {
         let a = args_of_size(size);
-        let p1 = measure(count, || {}, || drop(classify_native(&a)));
-        let p2 = measure(count, || wait_full(&warm, 2), || drop(plinth_call(&warm, &a)));
-        let p3 = measure(count, || {}, || drop(plinth_call(&cold, &a)));
-        let p4 = measure(count, || {}, || drop(reused_instance.call_tool("classify", &ctx, &a).expect("call")));
-        payload.push((label, p1, p2, p3, p4));
+        let mut rows = [
+            ("1", Row::new(count, || {}, || drop(classify_native(&a)))),
+            ("2", Row::new(count, || wait_full(&warm, 2), || drop(plinth_call(&warm, &a)))),
+            ("3", Row::new(count, || {}, || drop(plinth_call(&cold, &a)))),
+            ("4", Row::new(count, || {}, || drop(reused_instance.call_tool("classify", &ctx, &a).expect("call")))),
+        ];
+        let s = measure_interleaved(&mut rows, 10, || wait_full(&warm, 2));
+        payload.push((label, s[0], s[1], s[2], s[3]));
     }
 
     eprintln!("throughput …");
@@ -325,7 +328,7 @@ fn main() {
     md.push('\n');
     let _ = writeln!(md, "Row 2 waits (untimed) before each call until the queue is full again, so the background thread has nothing left to do: the latency of a call that finds its plugin ready. Row 2b waits for one ready instance only: calls back to back, with the previous call's refill and store drop running on the other core meanwhile. Row 3 instantiates inline. Row 6 is how engines run core-module plugins today (cached `Module`, new `Store` + `Linker::instantiate` per call, fuel on, no pooling). Row 8b keeps one HTTP/1.1 connection open.\n");
 
-    let _ = writeln!(md, "## Payload size (rows 1–4)\n\n| input | native | Plinth warm | Plinth cold | reused instance | warm ÷ native | warm ÷ reused |\n|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "## Payload size (rows 1–4)\n\nEach size's rows are measured interleaved.\n\n| input | native | Plinth warm | Plinth cold | reused instance | warm ÷ native | warm ÷ reused |\n|---|---|---|---|---|---|---|");
     for (label, p1, p2, p3, p4) in &payload {
         let _ = writeln!(
             md,
@@ -413,7 +416,7 @@ fn main() {
         us(r6.median / 10),
         us(r4.median)
     );
-    let _ = writeln!(md, "- **1 MB payloads** are bound by the guest's wasm code (the reused column: parsing 1 MB of JSON and scanning it, with fuel metering). What isolation adds at 1 MB is mostly page faults: a fresh instance touches new pages for the 1 MB argument and its copies, because pool slots keep only their first MiB of linear memory resident between instances. Keeping 8 MiB resident cut the 1 MB warm call from about 4.25 to 3.9 ms, but every pool slot would then hold up to 8 MiB of memory, so the default stays at 1 MiB.");
+    let _ = writeln!(md, "- **1 MB payloads** are bound by the guest's wasm code (the reused column: parsing 1 MB of JSON and scanning it, with fuel metering). What isolation adds at 1 MB is mostly page faults: a fresh instance touches new pages for the 1 MB argument and its copies, because pool slots keep only their first MiB of linear memory resident between instances. Keeping more resident trades page faults for a `memset` of the dirtied pages when the store drops, and every pool slot would hold that much memory; measured at 8 MiB it did not help reliably (faster in one A/B, slower interleaved: the drop runs on the other core, so the reset pages are then in the other core's cache), so it stays at 1 MiB.");
     let _ = writeln!(md, "- **Row 3 against the old path (3′)**: 3′ is the per-call path as it was before issue 7's work, on an engine with wasmtime's pooling defaults (slots reset with `madvise`, tables filled lazily), an eagerly built WASI context and exports looked up per call. What remains of row 3 is wasmtime's instantiation and the store drop, which resets the pool slot (5–12 µs for this plugin). With the queue off, the background thread has no refills to do and stays parked; waking it (about 7 µs) would cost more than the drop, so cold calls drop their store inline.");
     let _ = writeln!(md, "- **p99 on this machine**: 2 shared cores run the caller, the epoch ticker, the background thread and the rest of the VM; single slow calls (scheduling, a refill or drop on the other core, page faults of a fresh slot) set the p99.");
     match extism_rows {
