@@ -1,8 +1,13 @@
-//! Runs one benchmark row in a loop, for a profiler: `perf record -g -- profile-row warm 5`.
-//! Rows: native, warm, warm1, cold, reused, legacy, engine; optional payload size in bytes (default
-//! 100). Prints the median and mean of the timed calls (a warm row waits, untimed, for a full
-//! queue before each call). For profiles and quick checks: the numbers of record come from
-//! criterion and `cargo xtask bench`.
+//! Runs one benchmark row in a loop, for a profiler or a quick A/B:
+//! `cargo run --release -p plinth-benches --bin profile-row -- ROW [SECONDS [PAYLOAD_BYTES]]`
+//! (`perf record -g -- target/release/profile-row warm 5`). Prints the median, mean and p99
+//! of the timed calls. The numbers of record come from criterion and `cargo xtask bench`.
+//!
+//! Rows: `native`, `warm` (waits, untimed, for a full queue before each call), `warm1` (for
+//! one ready instance only), `cold`, `reused`, `legacy`, `engine` (the report's rows), and
+//! `first` / `second` / `xfirst`: the first or second call on a fresh instance made (untimed)
+//! on this thread, or the first call on one made on another thread — what a pre-warmed
+//! instance pays for being built on another core.
 
 use std::time::{Duration, Instant};
 
@@ -12,8 +17,8 @@ use plinth_benches::*;
 fn main() {
     let mut argv = std::env::args().skip(1);
     let row = argv.next().unwrap_or_else(|| "warm".into());
-    let secs: f64 = argv.next().map(|s| s.parse().expect("seconds")).unwrap_or(5.0);
-    let size: usize = argv.next().map(|s| s.parse().expect("payload bytes")).unwrap_or(100);
+    let secs: f64 = argv.next().map(|s| s.parse().unwrap_or_else(|_| usage())).unwrap_or(5.0);
+    let size: usize = argv.next().map(|s| s.parse().unwrap_or_else(|_| usage())).unwrap_or(100);
     let args = args_of_size(size);
     let runtime = Runtime::new().expect("runtime");
     let mut prepare: Box<dyn FnMut()> = Box::new(|| {});
@@ -84,7 +89,7 @@ fn main() {
             let env = envelope(&args);
             Box::new(move || drop(e.call(&env)))
         }
-        other => panic!("unknown row {other}: native, warm, warm1, cold, reused, legacy, engine"),
+        _ => usage(),
     };
     let end = Instant::now() + Duration::from_secs_f64(secs);
     let mut times = Vec::new();
@@ -99,4 +104,10 @@ fn main() {
     times.sort();
     let (median, p99) = (times[times.len() / 2], times[times.len() * 99 / 100]);
     println!("{row} ({size} B): {} calls, median {median:.2?}, mean {mean:.2?}, p99 {p99:.2?}", times.len());
+}
+
+fn usage() -> ! {
+    eprintln!("usage: profile-row [ROW [SECONDS [PAYLOAD_BYTES]]]");
+    eprintln!("rows: native, warm, warm1, cold, reused, first, second, xfirst, legacy, engine");
+    std::process::exit(2)
 }
