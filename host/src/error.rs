@@ -170,10 +170,10 @@ pub enum InvokeError {
     /// The plugin does not provide this kind at all.
     #[error("the plugin provides no {kind}s (it provides: {provides})")]
     KindNotProvided { kind: Kind, provides: String },
-    /// Every instance slot of the runtime is in use; try again shortly.
+    /// The runtime already runs as many calls as it allows; try again shortly.
     #[error(
-        "runtime busy: all {max_instances} instance slots are in use; retry later or raise \
-         RuntimeConfig::max_instances"
+        "runtime busy: {max_instances} calls are already running (RuntimeConfig::max_instances); \
+         retry later or raise it"
     )]
     Busy { max_instances: u32 },
     /// A failure of the host itself (not caused by the guest's code).
