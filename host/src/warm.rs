@@ -202,6 +202,12 @@ impl Warmer {
     /// [`RETIRE_MAX`] stores wait; else here — and asks for a refill.
     pub(crate) fn finish(&self, plugin: &Arc<Loaded>, store: Store<CallState>, idle: bool) {
         let refill = plugin.warm.wants_refill();
+        if !refill && (!idle || self.shared.parked.load(Ordering::SeqCst)) {
+            // Nothing to hand over: under load (no idle core) every call ends here, without
+            // touching the shared lock.
+            drop(store);
+            return;
+        }
         let mut pending = self.shared.lock();
         if refill {
             pending.refills.push(Arc::downgrade(plugin));
