@@ -403,7 +403,7 @@ fn main() {
     let _ = writeln!(md, "\n## Reading the results\n");
     let _ = writeln!(
         md,
-        "- **What isolation costs a warm call**: row 2 − row 4 = {} on top of the guest's own work (row 4, {}, {:.1}× native: the same Rust logic as wasm, with fuel metering and JSON crossing the boundary). The store is dropped on the background thread, so most of that is the instance being new to this core: it was built on the background thread, and its first call reads memory another core wrote last. Measured with `profile-row` (benches/src/bin): the first call on a fresh instance costs about 4.3 µs when the instance was made on the calling thread and about 10 µs when made on another. Row 2b adds the previous call's refill and store drop running on the other core at the same time.",
+        "- **What isolation costs a warm call**: row 2 − row 4 = {} on top of the guest's own work (row 4, {}, {:.1}× native: the same Rust logic as wasm, with fuel metering and JSON crossing the boundary). The store is dropped on the background thread, so most of that is the instance being new to this core: it was built on the background thread, and its first call reads memory another core wrote last. Measured with `profile-row` (benches/src/bin): the first call on a fresh instance costs about 4.3 µs when the instance was made on the calling thread and 6–10 µs when made on another (it varies with where the VM's vCPUs sit on the host). Row 2b adds the previous call's refill and store drop running on the other core at the same time.",
         us(iso),
         us(r4.median),
         ratio(r4.median, native.median)
