@@ -1,6 +1,7 @@
 //! Pre-warmed fresh instances: per plugin, a few instances that have been instantiated (and
 //! their exports bound) but never called. A call takes one, arms it with its own fuel,
-//! deadline and caps, runs, and drops it; a background thread refills the queue. Every call
+//! deadline and caps, runs, and drops it (or leaves it to the background thread to drop, see
+//! below); a background thread refills the queue. Every call
 //! still gets an instance no other call has touched — instantiation just moves off the
 //! call's critical path. With the queue empty (or disabled), calls instantiate inline.
 //!
