@@ -44,9 +44,7 @@ pub fn guest(name: &str) -> PathBuf {
 
 /// Loads `name` with `warm` pre-warmed instances.
 pub fn load(runtime: &Runtime, name: &str, warm: usize) -> Plugin {
-    runtime
-        .load_file_with(guest(name), &LoadOptions { warm_instances: Some(warm), ..LoadOptions::default() })
-        .expect("load guest")
+    runtime.load_file_with(guest(name), &LoadOptions { warm_instances: Some(warm), ..LoadOptions::default() }).expect("load guest")
 }
 
 /// Waits (untimed) until a pre-warmed instance is ready, so the timed call is the warm path.
@@ -122,8 +120,7 @@ impl EngineStyle {
 
 /// The legacy envelope around `args`, as those engines build it.
 pub fn envelope(args: &str) -> Vec<u8> {
-    format!(r#"{{"instance_id":"","block_id":"","params":{args},"context":{{"data":null,"config":{{}}}},"attempt":1}}"#)
-        .into_bytes()
+    format!(r#"{{"instance_id":"","block_id":"","params":{args},"context":{{"data":null,"config":{{}}}},"attempt":1}}"#).into_bytes()
 }
 
 /// Row 8a: a process per call.

@@ -11,8 +11,8 @@ macro_rules! export_tool {
         mod __plinth_export_tool {
             use super::*;
             ::plinth_guest::__plinth_generate!("plinth:plugin/tool-plugin@0.1.0");
-            use exports::plinth::plugin::tool as w;
             use ::plinth_guest::bindings::plinth::plugin::types as t;
+            use exports::plinth::plugin::tool as w;
             pub struct Adapter;
             impl w::Guest for Adapter {
                 fn list_tools() -> ::std::vec::Vec<w::ToolSpec> {
@@ -50,14 +50,18 @@ macro_rules! export_node {
         mod __plinth_export_node {
             use super::*;
             ::plinth_guest::__plinth_generate!("plinth:plugin/node-plugin@0.1.0");
-            use exports::plinth::plugin::node as w;
             use ::plinth_guest::bindings::plinth::plugin::types as t;
+            use exports::plinth::plugin::node as w;
             pub struct Adapter;
             impl w::Guest for Adapter {
                 fn list_nodes() -> ::std::vec::Vec<t::Spec> {
                     <$ty as ::plinth_guest::Node>::nodes().into_iter().map(::std::convert::Into::into).collect()
                 }
-                fn run(name: ::std::string::String, ctx: t::CallContext, params: t::Json) -> ::std::result::Result<t::Json, t::PluginError> {
+                fn run(
+                    name: ::std::string::String,
+                    ctx: t::CallContext,
+                    params: t::Json,
+                ) -> ::std::result::Result<t::Json, t::PluginError> {
                     let run = || -> ::std::result::Result<t::Json, ::plinth_guest::Error> {
                         let ctx = ::plinth_guest::Context::try_from(ctx)?;
                         let params = ::plinth_guest::__private_parse("params", &params)?;
@@ -81,14 +85,18 @@ macro_rules! export_trigger {
         mod __plinth_export_trigger {
             use super::*;
             ::plinth_guest::__plinth_generate!("plinth:plugin/trigger-plugin@0.1.0");
-            use exports::plinth::plugin::trigger as w;
             use ::plinth_guest::bindings::plinth::plugin::types as t;
+            use exports::plinth::plugin::trigger as w;
             pub struct Adapter;
             impl w::Guest for Adapter {
                 fn list_triggers() -> ::std::vec::Vec<t::Spec> {
                     <$ty as ::plinth_guest::Trigger>::triggers().into_iter().map(::std::convert::Into::into).collect()
                 }
-                fn poll(name: ::std::string::String, ctx: t::CallContext, cursor: ::std::option::Option<::std::string::String>) -> ::std::result::Result<w::PollResult, t::PluginError> {
+                fn poll(
+                    name: ::std::string::String,
+                    ctx: t::CallContext,
+                    cursor: ::std::option::Option<::std::string::String>,
+                ) -> ::std::result::Result<w::PollResult, t::PluginError> {
                     let run = || -> ::std::result::Result<w::PollResult, ::plinth_guest::Error> {
                         let ctx = ::plinth_guest::Context::try_from(ctx)?;
                         let p = <$ty as ::plinth_guest::Trigger>::poll(&name, &ctx, cursor)?;
@@ -115,8 +123,8 @@ macro_rules! export_listener {
         mod __plinth_export_listener {
             use super::*;
             ::plinth_guest::__plinth_generate!("plinth:plugin/listener-plugin@0.1.0");
-            use exports::plinth::plugin::listener as w;
             use ::plinth_guest::bindings::plinth::plugin::types as t;
+            use exports::plinth::plugin::listener as w;
             pub struct Adapter;
             impl w::Guest for Adapter {
                 fn list_listeners() -> ::std::vec::Vec<w::ListenerSpec> {
@@ -130,7 +138,11 @@ macro_rules! export_listener {
                         })
                         .collect()
                 }
-                fn handle(name: ::std::string::String, ctx: t::CallContext, message: w::InboundMessage) -> ::std::result::Result<w::HandleResult, t::PluginError> {
+                fn handle(
+                    name: ::std::string::String,
+                    ctx: t::CallContext,
+                    message: w::InboundMessage,
+                ) -> ::std::result::Result<w::HandleResult, t::PluginError> {
                     let run = || -> ::std::result::Result<w::HandleResult, ::plinth_guest::Error> {
                         let ctx = ::plinth_guest::Context::try_from(ctx)?;
                         let message = ::plinth_guest::Message {

@@ -112,11 +112,9 @@ impl From<Error> for wit::PluginError {
         match e {
             Error::InvalidInput(m) => wit::PluginError::InvalidInput(m),
             Error::NotFound(m) => wit::PluginError::NotFound(m),
-            Error::Failed { message, retryable, details } => wit::PluginError::Failed(wit::Failure {
-                message,
-                retryable,
-                details: details.map(|d| d.to_string()),
-            }),
+            Error::Failed { message, retryable, details } => {
+                wit::PluginError::Failed(wit::Failure { message, retryable, details: details.map(|d| d.to_string()) })
+            }
         }
     }
 }

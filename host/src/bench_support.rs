@@ -66,7 +66,9 @@ pub fn baseline_call(plugin: &Plugin, name: &str, ctx: &CallContext, args: &str)
     call::arm(&mut store, loaded, &limits, Instant::now())?;
     let bound = loaded.instantiate(&mut store)?;
     match &bound {
-        Bound::Component(crate::api::Bound::V0_1_0(b)) => b.call_tool(&mut store, name, ctx, args)?.map_err(|e| wasmtime::format_err!("{e}")),
+        Bound::Component(crate::api::Bound::V0_1_0(b)) => {
+            b.call_tool(&mut store, name, ctx, args)?.map_err(|e| wasmtime::format_err!("{e}"))
+        }
         Bound::Legacy(_) => wasmtime::bail!("not a component"),
     }
 }

@@ -10,8 +10,8 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::cache::CodeCache;
-use crate::caps::grants::Capabilities;
 use crate::call::CallState;
+use crate::caps::grants::Capabilities;
 use crate::error::LoadError;
 use crate::limits::{Limits, MAX_TABLE_ELEMENTS};
 use crate::plugin::Plugin;
@@ -144,14 +144,12 @@ impl Runtime {
         }
         let engine = Engine::new(&engine_config(&config, tuning))
             .map_err(|e| LoadError::Runtime(format!("cannot create the wasm engine: {e:#}")))?;
-        let link = |http| {
-            crate::api::linker(&engine, http).map_err(|e| LoadError::Runtime(format!("cannot link host functions: {e:#}")))
-        };
+        let link = |http| crate::api::linker(&engine, http).map_err(|e| LoadError::Runtime(format!("cannot link host functions: {e:#}")));
         let (linker, linker_http) = (link(false)?, link(true)?);
         let cache = match &config.cache_dir {
-            Some(dir) => Some(CodeCache::open(dir, &engine).map_err(|e| {
-                LoadError::Runtime(format!("cannot open code cache {}: {e}", dir.display()))
-            })?),
+            Some(dir) => Some(
+                CodeCache::open(dir, &engine).map_err(|e| LoadError::Runtime(format!("cannot open code cache {}: {e}", dir.display())))?,
+            ),
             None => None,
         };
         let warmer = Warmer::spawn().map_err(|e| LoadError::Runtime(format!("cannot start the pre-warm thread: {e}")))?;
@@ -188,8 +186,7 @@ impl Runtime {
     /// Loads a plugin from a file with `options`; the plugin's name is the file stem.
     pub fn load_file_with(&self, path: impl AsRef<Path>, options: &LoadOptions) -> Result<Plugin, LoadError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path)
-            .map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         self.load_with(&name, &bytes, options)
     }

@@ -38,11 +38,7 @@ pub enum LoadError {
          does not support (supported: {supported}); rebuild the plugin against a supported version \
          or upgrade plinth"
     )]
-    UnsupportedApiVersion {
-        found: String,
-        version: String,
-        supported: String,
-    },
+    UnsupportedApiVersion { found: String, version: String, supported: String },
     /// The component imports something Plinth does not provide (or does not grant).
     #[error(
         "the component imports something this host does not provide: {reason}. Plugins may \
@@ -108,11 +104,7 @@ pub enum PluginError {
     InvalidInput(String),
     /// The plugin tried and failed.
     #[error("failed: {message}{}", if *retryable { " (retryable)" } else { "" })]
-    Failed {
-        message: String,
-        retryable: bool,
-        details: Option<serde_json::Value>,
-    },
+    Failed { message: String, retryable: bool, details: Option<serde_json::Value> },
     /// The plugin has nothing of that kind by that name.
     #[error("not found: {0}")]
     NotFound(String),
@@ -153,9 +145,7 @@ pub enum InvokeError {
     #[error("the plugin returned an error: {0}")]
     Guest(PluginError),
     /// The guest's output was larger than the output cap.
-    #[error(
-        "output too large: the plugin returned {size} bytes, over the {limit}-byte output limit"
-    )]
+    #[error("output too large: the plugin returned {size} bytes, over the {limit}-byte output limit")]
     OutputTooLarge { size: usize, limit: usize },
     /// The guest returned something that is not valid JSON where JSON is required.
     #[error("the plugin returned invalid JSON ({reason}); output starts with: {preview:?}")]

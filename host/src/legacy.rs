@@ -72,10 +72,7 @@ fn describe(ty: &ExternType) -> String {
 impl LegacyModule {
     /// Checks the module against the ABI and pre-instantiates it with no imports at all.
     pub(crate) fn new(module: &Module) -> Result<LegacyModule, LoadError> {
-        let imports: Vec<String> = module
-            .imports()
-            .map(|i| format!("{}::{} ({})", i.module(), i.name(), describe(&i.ty())))
-            .collect();
+        let imports: Vec<String> = module.imports().map(|i| format!("{}::{} ({})", i.module(), i.name(), describe(&i.ty()))).collect();
         if !imports.is_empty() {
             return Err(LoadError::LegacyImports { imports });
         }
@@ -91,16 +88,8 @@ impl LegacyModule {
         }
         let index = |name: &str| module.get_export_index(name).expect("checked above");
         let linker: Linker<CallState> = Linker::new(module.engine());
-        let pre = linker
-            .instantiate_pre(module)
-            .map_err(|e| LoadError::InvalidComponent { reason: format!("{e:#}") })?;
-        Ok(LegacyModule {
-            pre,
-            memory: index("memory"),
-            alloc: index("alloc"),
-            dealloc: index("dealloc"),
-            handle: index("handle"),
-        })
+        let pre = linker.instantiate_pre(module).map_err(|e| LoadError::InvalidComponent { reason: format!("{e:#}") })?;
+        Ok(LegacyModule { pre, memory: index("memory"), alloc: index("alloc"), dealloc: index("dealloc"), handle: index("handle") })
     }
 
     /// Instantiates into `store` and looks up the ABI exports (checked at load).
@@ -115,12 +104,7 @@ impl LegacyModule {
             _ => Err(wasmtime::format_err!("legacy module lost an export (checked at load; host bug)")),
         };
         let (alloc, handle, dealloc) = (func(&self.alloc)?, func(&self.handle)?, func(&self.dealloc)?);
-        Ok(Bound {
-            memory,
-            alloc: alloc.typed(&*store)?,
-            handle: handle.typed(&*store)?,
-            dealloc: dealloc.typed(&*store)?,
-        })
+        Ok(Bound { memory, alloc: alloc.typed(&*store)?, handle: handle.typed(&*store)?, dealloc: dealloc.typed(&*store)? })
     }
 }
 

@@ -29,14 +29,14 @@ pub mod bench_support;
 pub mod cache;
 mod call;
 pub mod caps;
-mod legacy;
-mod warm;
 pub mod engine;
 pub mod error;
+mod legacy;
 pub mod limits;
 pub mod plugin;
 pub mod registry;
 pub mod types;
+mod warm;
 
 /// The README's Rust examples, compiled as doctests so they cannot drift from the API.
 #[doc = include_str!("../../README.md")]
@@ -45,12 +45,14 @@ pub struct ReadmeDoctests;
 
 pub use api::SUPPORTED as SUPPORTED_API_VERSIONS;
 pub use cache::CacheStatus;
-pub use caps::grants::{Asks, Capabilities, CapabilityError, CapabilityReport, EnvGrant, FsAsk, FsGrant, FsMode, Grants, HostPattern, Stdio};
+pub use caps::grants::{
+    Asks, Capabilities, CapabilityError, CapabilityReport, EnvGrant, FsAsk, FsGrant, FsMode, Grants, HostPattern, Stdio,
+};
 pub use engine::{LoadOptions, Runtime, RuntimeConfig};
 pub use error::{InvokeError, LimitsError, LoadError, PluginError};
 pub use limits::Limits;
 pub use plugin::{Format, LEGACY_API, Plugin};
 pub use types::{
-    CallContext, Dispatch, HandleResult, InboundMessage, Json, Kind, Level, LogLine, LogSource, Logs,
-    Outcome, PollResult, Reply, Spec, Specs,
+    CallContext, Dispatch, HandleResult, InboundMessage, Json, Kind, Level, LogLine, LogSource, Logs, Outcome, PollResult, Reply, Spec,
+    Specs,
 };

@@ -93,29 +93,16 @@ impl Limiter {
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired as u64 > self.memory {
             // An error (not `Ok(false)`) so the guest traps right here with a cause we can
             // name, instead of seeing `memory.grow` fail and aborting with a generic trap.
-            return Err(wasmtime::Error::new(MemoryLimitHit {
-                limit: self.memory,
-                requested: desired as u64,
-            }));
+            return Err(wasmtime::Error::new(MemoryLimitHit { limit: self.memory, requested: desired as u64 }));
         }
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 }

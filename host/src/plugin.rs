@@ -20,8 +20,8 @@ use crate::engine::{LoadOptions, Runtime};
 use crate::error::{InvokeError, LimitsError, LoadError, PluginError};
 use crate::legacy::{self, LegacyModule};
 use crate::limits::Limits;
-use crate::warm::WarmQueue;
 use crate::types::{CallContext, Dispatch, HandleResult, InboundMessage, Json, Kind, Outcome, PollResult, Spec, Specs};
+use crate::warm::WarmQueue;
 
 /// The `api_version()` of a legacy core module.
 pub const LEGACY_API: &str = "legacy";
@@ -84,13 +84,17 @@ impl Loaded {
     /// Tops the pre-warm queue up (on the warmer thread).
     pub(crate) fn refill_warm(&self) -> crate::warm::Refill {
         let rt = &self.runtime.inner;
-        self.warm.refill(rt.warm_cap(), || rt.has_idle_core(), || {
-            let limits = self.warm.limits;
-            let mut store = call::new_store(self, &limits);
-            call::arm(&mut store, self, &limits, std::time::Instant::now())?;
-            let bound = self.instantiate(&mut store)?;
-            Ok((store, bound))
-        })
+        self.warm.refill(
+            rt.warm_cap(),
+            || rt.has_idle_core(),
+            || {
+                let limits = self.warm.limits;
+                let mut store = call::new_store(self, &limits);
+                call::arm(&mut store, self, &limits, std::time::Instant::now())?;
+                let bound = self.instantiate(&mut store)?;
+                Ok((store, bound))
+            },
+        )
     }
 }
 
@@ -252,11 +256,7 @@ impl Plugin {
         let raw = out.output;
         budget.charge(raw.cursor.as_ref().map_or(0, String::len))?;
         let events = raw.events.into_iter().map(|e| budget.json(e)).collect::<Result<_, _>>()?;
-        let output = PollResult {
-            events,
-            cursor: raw.cursor,
-            next_poll: raw.next_poll_ms.map(std::time::Duration::from_millis),
-        };
+        let output = PollResult { events, cursor: raw.cursor, next_poll: raw.next_poll_ms.map(std::time::Duration::from_millis) };
         Ok(Outcome { output, fuel_used: out.fuel_used, wall: out.wall, logs: out.logs, prewarmed: out.prewarmed })
     }
 
@@ -336,7 +336,14 @@ fn compile<T>(
     Ok((code, CacheStatus::Compiled))
 }
 
-fn load_component(runtime: &Runtime, name: &str, bytes: &[u8], sha256: [u8; 32], caps: Arc<Capabilities>, warm: WarmQueue) -> Result<Loaded, LoadError> {
+fn load_component(
+    runtime: &Runtime,
+    name: &str,
+    bytes: &[u8],
+    sha256: [u8; 32],
+    caps: Arc<Capabilities>,
+    warm: WarmQueue,
+) -> Result<Loaded, LoadError> {
     let rt = &runtime.inner;
     let engine = &rt.engine;
     let (component, cache) = compile(
@@ -357,13 +364,11 @@ fn load_component(runtime: &Runtime, name: &str, bytes: &[u8], sha256: [u8; 32],
         }
     }
     let linker = if caps.has_http() { &rt.linker_http } else { &rt.linker };
-    let pre = linker
-        .instantiate_pre(&component)
-        .map_err(|e| LoadError::UnsatisfiedImport { reason: format!("{e:#}") })?;
+    let pre = linker.instantiate_pre(&component).map_err(|e| LoadError::UnsatisfiedImport { reason: format!("{e:#}") })?;
     let exports = match api_version {
-        api::v0_1_0::VERSION => Exports::V0_1_0(
-            api::v0_1_0::Exports::new(&pre, &kinds).map_err(|e| LoadError::InvalidComponent { reason: format!("{e:#}") })?,
-        ),
+        api::v0_1_0::VERSION => {
+            Exports::V0_1_0(api::v0_1_0::Exports::new(&pre, &kinds).map_err(|e| LoadError::InvalidComponent { reason: format!("{e:#}") })?)
+        }
         other => unreachable!("detect() only returns supported versions, got {other}"),
     };
     let mut loaded = Loaded {
@@ -405,7 +410,14 @@ fn load_component(runtime: &Runtime, name: &str, bytes: &[u8], sha256: [u8; 32],
     Ok(loaded)
 }
 
-fn load_legacy(runtime: &Runtime, name: &str, bytes: &[u8], sha256: [u8; 32], caps: Arc<Capabilities>, warm: WarmQueue) -> Result<Loaded, LoadError> {
+fn load_legacy(
+    runtime: &Runtime,
+    name: &str,
+    bytes: &[u8],
+    sha256: [u8; 32],
+    caps: Arc<Capabilities>,
+    warm: WarmQueue,
+) -> Result<Loaded, LoadError> {
     let engine = &runtime.inner.engine;
     let (module, cache) = compile(
         runtime,

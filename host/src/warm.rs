@@ -86,7 +86,12 @@ impl WarmQueue {
     ///
     /// Returns [`Refill::Busy`] when it stopped for want of an idle core (the warmer retries
     /// later), else [`Refill::Done`].
-    pub(crate) fn refill(&self, cap: usize, idle: impl Fn() -> bool, mut make: impl FnMut() -> wasmtime::Result<(Store<CallState>, Bound)>) -> Refill {
+    pub(crate) fn refill(
+        &self,
+        cap: usize,
+        idle: impl Fn() -> bool,
+        mut make: impl FnMut() -> wasmtime::Result<(Store<CallState>, Bound)>,
+    ) -> Refill {
         self.refill_asked.store(false, Ordering::Release);
         while self.len() < self.target {
             // Wait a little for an idle core, then give up for now.

@@ -63,10 +63,10 @@ fn inspect_json_lists_kinds_and_specs() {
 fn listener_and_trigger_through_the_cli() {
     let home = tempfile::tempdir().unwrap();
     let trigger = guest("interval_trigger");
-    let out = plinth(&home, &[
-        "invoke", trigger.to_str().unwrap(),
-        "--config", r#"{"interval_ms":1000}"#, "--data", r#"{"now_ms":5000}"#, "--cursor", "3000",
-    ]);
+    let out = plinth(
+        &home,
+        &["invoke", trigger.to_str().unwrap(), "--config", r#"{"interval_ms":1000}"#, "--data", r#"{"now_ms":5000}"#, "--cursor", "3000"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["cursor"], "5000");
@@ -74,10 +74,17 @@ fn listener_and_trigger_through_the_cli() {
 
     // An unsigned webhook: the listener's own invalid-input error, exit code 3.
     let listener = guest("chat_listener");
-    let out = plinth(&home, &[
-        "invoke", listener.to_str().unwrap(), "--config", r#"{"secret":"s"}"#,
-        "--params", r#"{"method":"POST","headers":{},"body":"{}"}"#,
-    ]);
+    let out = plinth(
+        &home,
+        &[
+            "invoke",
+            listener.to_str().unwrap(),
+            "--config",
+            r#"{"secret":"s"}"#,
+            "--params",
+            r#"{"method":"POST","headers":{},"body":"{}"}"#,
+        ],
+    );
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("X-Signature"), "{}", text(&out.stderr));
 }

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::{guest, runtime};
 use plinth::{
-    Asks, CallContext, Capabilities, CapabilityError, EnvGrant, FsAsk, FsGrant, FsMode, Grants, HostPattern, InvokeError,
-    Limits, LoadError, LoadOptions, LogSource, Plugin, Stdio,
+    Asks, CallContext, Capabilities, CapabilityError, EnvGrant, FsAsk, FsGrant, FsMode, Grants, HostPattern, InvokeError, Limits,
+    LoadError, LoadOptions, LogSource, Plugin, Stdio,
 };
 use serde_json::{Value, json};
 
@@ -147,7 +147,8 @@ fn bad_declarations_are_refused() {
     let grants = Grants { fs: vec![FsGrant { guest: "../../etc".into(), host: "/etc".into(), mode: FsMode::Ro }], ..Grants::default() };
     assert!(matches!(Capabilities::resolve(&asks, &grants), Err(CapabilityError::BadGuestPath { .. })));
     let asks = Asks { fs: vec![FsAsk { guest: "/d".into(), mode: FsMode::Ro }], ..Asks::default() };
-    let grants = Grants { fs: vec![FsGrant { guest: "/d".into(), host: "/definitely/missing".into(), mode: FsMode::Ro }], ..Grants::default() };
+    let grants =
+        Grants { fs: vec![FsGrant { guest: "/d".into(), host: "/definitely/missing".into(), mode: FsMode::Ro }], ..Grants::default() };
     assert!(matches!(Capabilities::resolve(&asks, &grants), Err(CapabilityError::BadHostDir { .. })));
     assert!(HostPattern::parse("https://example.com").is_err());
 }
@@ -212,11 +213,7 @@ fn granted_http_reaches_exactly_the_granted_host() {
         let out = p.call_tool("get", &CallContext::default(), &json!({ "authority": authority }).to_string()).unwrap();
         let v = out.output.to_value().unwrap();
         assert!(v["error"].as_str().unwrap().contains("HttpRequestDenied"), "{authority}: {v}");
-        assert!(
-            out.logs.lines.iter().any(|l| l.message.contains("denied for plugin http_probe")),
-            "denial not logged: {:?}",
-            out.logs
-        );
+        assert!(out.logs.lines.iter().any(|l| l.message.contains("denied for plugin http_probe")), "denial not logged: {:?}", out.logs);
     }
     assert_eq!(hits.load(Ordering::SeqCst), 1, "a denied request reached the server");
 }
@@ -225,9 +222,7 @@ fn granted_http_reaches_exactly_the_granted_host() {
 fn http_asked_but_not_granted_is_refused_at_load() {
     let caps = both(Asks { http: vec![HostPattern::parse("api.example.com").unwrap()], ..Asks::default() }, Grants::default());
     assert_eq!(caps.report.not_granted, ["http api.example.com"]);
-    let err = runtime()
-        .load_file_with(guest("http_probe"), &LoadOptions { capabilities: caps, ..LoadOptions::default() })
-        .unwrap_err();
+    let err = runtime().load_file_with(guest("http_probe"), &LoadOptions { capabilities: caps, ..LoadOptions::default() }).unwrap_err();
     assert!(matches!(err, LoadError::CapabilityNotGranted { .. }), "{err:?}");
 }
 
@@ -280,7 +275,9 @@ fn a_file_cannot_be_granted_as_a_directory() {
     let file = tempfile::NamedTempFile::new().unwrap();
     let asks = Asks { fs: vec![FsAsk { guest: "/d".into(), mode: FsMode::Ro }], ..Asks::default() };
     let grants = Grants { fs: vec![FsGrant { guest: "/d".into(), host: file.path().into(), mode: FsMode::Ro }], ..Grants::default() };
-    assert!(matches!(Capabilities::resolve(&asks, &grants), Err(CapabilityError::BadHostDir { reason, .. }) if reason.contains("not a directory")));
+    assert!(
+        matches!(Capabilities::resolve(&asks, &grants), Err(CapabilityError::BadHostDir { reason, .. }) if reason.contains("not a directory"))
+    );
 }
 
 #[test]

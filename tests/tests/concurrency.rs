@@ -32,9 +32,7 @@ fn many_threads_many_calls_all_correct() {
 fn a_full_pool_reports_busy_and_recovers() {
     let rt = Runtime::with_config(RuntimeConfig { max_instances: 1, ..RuntimeConfig::default() }).unwrap();
     let hostile = rt.load_file(guest("hostile")).unwrap();
-    let looping = hostile
-        .with_limits(Limits { fuel: u64::MAX / 2, timeout: Duration::from_millis(1500), ..Limits::default() })
-        .unwrap();
+    let looping = hostile.with_limits(Limits { fuel: u64::MAX / 2, timeout: Duration::from_millis(1500), ..Limits::default() }).unwrap();
     let done = Arc::new(AtomicBool::new(false));
     let flag = done.clone();
     let holder = std::thread::spawn(move || {

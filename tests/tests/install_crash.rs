@@ -25,7 +25,8 @@ fn a_crash_mid_install_never_leaves_a_half_written_lock() {
         assert!(report.failed.is_empty(), "{report:?}");
         assert_eq!(registry.list().len(), 1);
         // No temporary files left behind.
-        let stray: Vec<_> = std::fs::read_dir(home.root()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().contains(".tmp-")).collect();
+        let stray: Vec<_> =
+            std::fs::read_dir(home.root()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().contains(".tmp-")).collect();
         assert!(stray.is_empty(), "{stray:?}");
     }
     // Retrying the install completes it.

@@ -26,9 +26,7 @@ fn load(name: &str) -> Option<Plugin> {
     static LOADED: OnceLock<std::sync::Mutex<std::collections::HashMap<String, Plugin>>> = OnceLock::new();
     let path = common::foreign_guest(name)?;
     let mut map = LOADED.get_or_init(Default::default).lock().unwrap();
-    let p = map.entry(name.to_string()).or_insert_with(|| {
-        runtime().load_file(&path).unwrap_or_else(|e| panic!("loading {name}: {e}"))
-    });
+    let p = map.entry(name.to_string()).or_insert_with(|| runtime().load_file(&path).unwrap_or_else(|e| panic!("loading {name}: {e}")));
     Some(p.clone())
 }
 
@@ -91,11 +89,7 @@ fn rejects_bad_input(name: &str) {
 fn logs_through_the_host(name: &str) {
     let Some(p) = load(name) else { return };
     let out = p.call_tool("classify", &CallContext::default(), r#"{"text":"Buy now! Limited offer!"}"#).unwrap();
-    assert!(
-        out.logs.lines.iter().any(|l| l.message == "classified 23 bytes as spam"),
-        "{name}: {:?}",
-        out.logs
-    );
+    assert!(out.logs.lines.iter().any(|l| l.message == "classified 23 bytes as spam"), "{name}: {:?}", out.logs);
 }
 
 fn fuel_cap_stops_it(name: &str) {

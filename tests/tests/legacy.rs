@@ -147,10 +147,7 @@ fn missing_or_mistyped_exports_name_the_export_and_signature() {
              (func (export "dealloc") (param i32 i32)))"#,
     )
     .unwrap_err();
-    assert!(
-        matches!(&err, LoadError::LegacyAbi { export, found, .. } if export == "handle" && found == "nothing"),
-        "{err:?}"
-    );
+    assert!(matches!(&err, LoadError::LegacyAbi { export, found, .. } if export == "handle" && found == "nothing"), "{err:?}");
     let err = load_wat(
         r#"(module (memory (export "memory") 1)
              (func (export "alloc") (param i32) (result i32) (i32.const 0))

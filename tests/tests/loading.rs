@@ -123,11 +123,8 @@ fn an_interface_export_of_the_wrong_shape_is_invalid() {
 
 #[test]
 fn a_plugin_failing_to_list_is_refused_with_the_cause() {
-    let rt = Runtime::with_config(RuntimeConfig {
-        default_limits: Limits { fuel: 10, ..Limits::default() },
-        ..RuntimeConfig::default()
-    })
-    .unwrap();
+    let rt = Runtime::with_config(RuntimeConfig { default_limits: Limits { fuel: 10, ..Limits::default() }, ..RuntimeConfig::default() })
+        .unwrap();
     let err = rt.load_file(guest("text_classifier")).unwrap_err();
     match &err {
         LoadError::Listing { kind, source } => {
@@ -144,11 +141,9 @@ fn zero_limits_and_bad_runtime_settings_are_refused() {
     assert_eq!(p.with_limits(Limits { memory: 0, ..Limits::default() }).unwrap_err(), LimitsError::Zero { name: "memory" });
     let zero = std::time::Duration::ZERO;
     assert_eq!(p.with_limits(Limits { timeout: zero, ..Limits::default() }).unwrap_err(), LimitsError::Zero { name: "timeout" });
-    let err = Runtime::with_config(RuntimeConfig {
-        default_limits: Limits { memory: 2 << 30, ..Limits::default() },
-        ..RuntimeConfig::default()
-    })
-    .unwrap_err();
+    let err =
+        Runtime::with_config(RuntimeConfig { default_limits: Limits { memory: 2 << 30, ..Limits::default() }, ..RuntimeConfig::default() })
+            .unwrap_err();
     assert!(matches!(err, LoadError::Limits(LimitsError::MemoryAboveRuntimeCap { .. })), "{err:?}");
     let err = Runtime::with_config(RuntimeConfig { epoch_tick: zero, ..RuntimeConfig::default() }).unwrap_err();
     assert!(matches!(err, LoadError::Runtime(_)), "{err:?}");
@@ -156,9 +151,7 @@ fn zero_limits_and_bad_runtime_settings_are_refused() {
 
 #[test]
 fn a_timeout_too_large_to_represent_does_not_panic() {
-    let p = common::plugin("text_classifier")
-        .with_limits(Limits { timeout: std::time::Duration::MAX, ..Limits::default() })
-        .unwrap();
+    let p = common::plugin("text_classifier").with_limits(Limits { timeout: std::time::Duration::MAX, ..Limits::default() }).unwrap();
     let out = p.call_tool("classify", &CallContext::default(), r#"{"text":"hi"}"#).unwrap();
     assert_eq!(out.output.to_value().unwrap()["category"], "ham");
 }

@@ -114,7 +114,9 @@ fn an_empty_queue_recovers_once_the_cap_frees_up() {
 fn warm_instances_never_take_a_slot_from_a_call() {
     // 4 call slots, 1 warm instance on top: 4 concurrent calls all get a slot.
     let rt = Runtime::with_config(RuntimeConfig { max_instances: 4, ..RuntimeConfig::default() }).unwrap();
-    let p = load(&rt, "hostile", Some(1)).with_limits(Limits { fuel: u64::MAX / 2, timeout: Duration::from_millis(300), ..Limits::default() }).unwrap();
+    let p = load(&rt, "hostile", Some(1))
+        .with_limits(Limits { fuel: u64::MAX / 2, timeout: Duration::from_millis(300), ..Limits::default() })
+        .unwrap();
     wait_ready(&p, 1);
     let results: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4).map(|_| s.spawn(|| p.call_tool("loop", &CallContext::default(), "{}"))).collect();

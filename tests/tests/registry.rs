@@ -167,10 +167,9 @@ fn hot_reload_under_load_drops_no_call() {
             let (r, stop, ok, failed) = (r.clone(), stop.clone(), ok.clone(), failed.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    let result = r
-                        .resolve("c", None)
-                        .map_err(|e| e.to_string())
-                        .and_then(|p| p.plugin.call_tool("classify", &CallContext::default(), r#"{"text":"Buy now!"}"#).map_err(|e| e.to_string()));
+                    let result = r.resolve("c", None).map_err(|e| e.to_string()).and_then(|p| {
+                        p.plugin.call_tool("classify", &CallContext::default(), r#"{"text":"Buy now!"}"#).map_err(|e| e.to_string())
+                    });
                     match result {
                         Ok(out) if out.output.to_value().unwrap()["category"] == "spam" => ok.fetch_add(1, Ordering::Relaxed),
                         _ => failed.fetch_add(1, Ordering::Relaxed),

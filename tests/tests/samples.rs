@@ -65,10 +65,8 @@ fn text_classifier_debug_log_is_captured() {
 fn json_transform_applies_defaults_pick_and_rename() {
     let p = plugin("json_transform");
     assert_eq!(p.kinds(), [Kind::Node]);
-    let ctx = ctx_with(
-        json!({"defaults": {"status": "new"}, "pick": ["id", "email", "status"], "rename": {"email": "contact"}}),
-        json!(null),
-    );
+    let ctx =
+        ctx_with(json!({"defaults": {"status": "new"}, "pick": ["id", "email", "status"], "rename": {"email": "contact"}}), json!(null));
     let out = p.run_node("transform", &ctx, r#"{"id":7,"email":"a@b.c","secret":"x"}"#).unwrap();
     assert_eq!(out.output.to_value().unwrap(), json!({"id": 7, "contact": "a@b.c", "status": "new"}));
 }

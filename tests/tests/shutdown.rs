@@ -12,10 +12,7 @@ use plinth::{CallContext, LoadOptions, Runtime};
 /// Threads of this process whose name starts with `prefix` (Linux: /proc/self/task).
 fn threads(prefix: &str) -> usize {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0 };
-    tasks
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|comm| comm.trim().starts_with(prefix))
-        .count()
+    tasks.filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok()).filter(|comm| comm.trim().starts_with(prefix)).count()
 }
 
 #[test]

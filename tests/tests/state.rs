@@ -118,9 +118,10 @@ fn updates_hot_reload_under_load_with_no_failed_call() {
             let (r, stop, ok, failed) = (registry.clone(), stop.clone(), ok.clone(), failed.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    let res = r.resolve("text-classifier", None).ok().and_then(|p| {
-                        p.plugin.call_tool("classify", &CallContext::default(), r#"{"text":"Buy now!"}"#).ok()
-                    });
+                    let res = r
+                        .resolve("text-classifier", None)
+                        .ok()
+                        .and_then(|p| p.plugin.call_tool("classify", &CallContext::default(), r#"{"text":"Buy now!"}"#).ok());
                     match res {
                         Some(out) if out.output.to_value().unwrap()["category"] == "spam" => ok.fetch_add(1, Ordering::Relaxed),
                         _ => failed.fetch_add(1, Ordering::Relaxed),

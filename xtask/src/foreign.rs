@@ -46,7 +46,13 @@ pub struct Guest {
 }
 
 pub const GUESTS: &[Guest] = &[
-    Guest { lang: Lang::Python, dir: "guests/python/text-classifier", entry: "app.py", world: "tool-plugin", out: "python_text_classifier" },
+    Guest {
+        lang: Lang::Python,
+        dir: "guests/python/text-classifier",
+        entry: "app.py",
+        world: "tool-plugin",
+        out: "python_text_classifier",
+    },
     Guest { lang: Lang::Js, dir: "guests/js/text-classifier", entry: "app.js", world: "tool-plugin", out: "js_text_classifier" },
     Guest { lang: Lang::C, dir: "guests/c/text-classifier", entry: "app.c", world: "tool-plugin", out: "c_text_classifier" },
 ];
@@ -215,10 +221,7 @@ fn newest(path: &Path) -> anyhow::Result<std::time::SystemTime> {
 /// satisfies those imports and denies every file, env var and socket.
 fn build_python(root: &Path, g: &Guest, exe: &Path, dst: &Path) -> anyhow::Result<()> {
     let module = g.entry.strip_suffix(".py").context("Python entry must be a .py file")?;
-    run(Command::new(exe)
-        .current_dir(root)
-        .args(["-d", WIT, "-w", g.world, "componentize", module, "-p", g.dir, "-o"])
-        .arg(dst))
+    run(Command::new(exe).current_dir(root).args(["-d", WIT, "-w", g.world, "componentize", module, "-p", g.dir, "-o"]).arg(dst))
 }
 
 /// `jco componentize` with the QuickJS backend, synchronous exports and every WASI import
@@ -277,7 +280,16 @@ pub fn build_c_cli(args: &[String]) -> anyhow::Result<()> {
 /// Generates the bindings for `world` into `work/gen`, compiles `sources` with them (and
 /// `extra` clang flags) into a core module and turns that into the component `dst`.
 #[allow(clippy::too_many_arguments)]
-fn compile_c(root: &Path, sources: &[PathBuf], world: &str, clang: &Path, sysroot: &Path, extra: &[&str], work: &Path, dst: &Path) -> anyhow::Result<()> {
+fn compile_c(
+    root: &Path,
+    sources: &[PathBuf],
+    world: &str,
+    clang: &Path,
+    sysroot: &Path,
+    extra: &[&str],
+    work: &Path,
+    dst: &Path,
+) -> anyhow::Result<()> {
     let gen_dir = work.join("gen");
     if gen_dir.exists() {
         std::fs::remove_dir_all(&gen_dir)?;

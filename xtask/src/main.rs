@@ -22,8 +22,7 @@ use anyhow::{Context, bail};
 
 mod foreign;
 
-const USAGE: &str =
-    "usage: cargo xtask <build-guests [--require-all] | build-c --world WORLD -o OUT.wasm FILE.c… | demo | test [--require-all] [cargo test args] | bench [--quick] [--extism]>";
+const USAGE: &str = "usage: cargo xtask <build-guests [--require-all] | build-c --world WORLD -o OUT.wasm FILE.c… | demo | test [--require-all] [cargo test args] | bench [--quick] [--extism]>";
 
 /// The wasm targets guests are built for.
 const TARGETS: &[&str] = &["wasm32-wasip2", "wasm32-unknown-unknown"];
@@ -93,9 +92,11 @@ fn guest_crates(guests: &Path, extism: bool) -> anyhow::Result<Vec<(String, &'st
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     let mut crates = Vec::new();
     for pkg in meta["packages"].as_array().into_iter().flatten() {
-        let is_cdylib = pkg["targets"].as_array().into_iter().flatten().any(|t| {
-            t["crate_types"].as_array().into_iter().flatten().any(|k| k == "cdylib")
-        });
+        let is_cdylib = pkg["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|t| t["crate_types"].as_array().into_iter().flatten().any(|k| k == "cdylib"));
         if !is_cdylib {
             continue;
         }

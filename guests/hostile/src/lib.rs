@@ -48,12 +48,15 @@ fn arg_u64(args: &str, key: &str, default: u64) -> u64 {
 }
 
 fn quote(s: &str) -> String {
-    let escaped: String = s.chars().map(|c| match c {
-        '"' => "\\\"".to_string(),
-        '\\' => "\\\\".to_string(),
-        c if (c as u32) < 0x20 => format!("\\u{:04x}", c as u32),
-        c => c.to_string(),
-    }).collect();
+    let escaped: String = s
+        .chars()
+        .map(|c| match c {
+            '"' => "\\\"".to_string(),
+            '\\' => "\\\\".to_string(),
+            c if (c as u32) < 0x20 => format!("\\u{:04x}", c as u32),
+            c => c.to_string(),
+        })
+        .collect();
     format!("\"{escaped}\"")
 }
 

@@ -1,8 +1,8 @@
 //! Bindings for `plinth:plugin@0.1.0` (`wit/v0.1.0`), and their conversion into Plinth's
 //! version-independent types.
 
-use wasmtime::component::{HasSelf, Instance, InstancePre, Linker};
 use wasmtime::Store;
+use wasmtime::component::{HasSelf, Instance, InstancePre, Linker};
 
 use crate::call::CallState;
 use crate::error::PluginError;
@@ -13,8 +13,8 @@ wasmtime::component::bindgen!({
     world: "plinth:plugin/plugin",
 });
 
-use exports::plinth::plugin::{listener, node, tool, trigger};
 use self::plinth::plugin::types as wit;
+use exports::plinth::plugin::{listener, node, tool, trigger};
 
 /// The version string of this module's package.
 pub(crate) const VERSION: &str = "0.1.0";
@@ -116,9 +116,7 @@ impl Bound {
                     platform: None,
                 })
                 .collect(),
-            Kind::Trigger => {
-                self.trigger.as_ref().ok_or_else(|| missing(kind))?.call_list_triggers(store)?.into_iter().map(spec).collect()
-            }
+            Kind::Trigger => self.trigger.as_ref().ok_or_else(|| missing(kind))?.call_list_triggers(store)?.into_iter().map(spec).collect(),
             Kind::Listener => self
                 .listener
                 .as_ref()
@@ -147,14 +145,26 @@ impl Bound {
         Ok(g.call_call(store, name, &context(ctx), &args.to_owned())?.map_err(plugin_error))
     }
 
-    pub(crate) fn poll_trigger(&self, store: &mut Store<CallState>, name: &str, ctx: &t::CallContext, cursor: Option<&str>) -> Call<RawPoll> {
+    pub(crate) fn poll_trigger(
+        &self,
+        store: &mut Store<CallState>,
+        name: &str,
+        ctx: &t::CallContext,
+        cursor: Option<&str>,
+    ) -> Call<RawPoll> {
         let g = self.trigger.as_ref().ok_or_else(|| missing(Kind::Trigger))?;
         Ok(g.call_poll(store, name, &context(ctx), cursor)?
             .map(|r| RawPoll { events: r.events, cursor: r.cursor, next_poll_ms: r.next_poll_ms })
             .map_err(plugin_error))
     }
 
-    pub(crate) fn handle_message(&self, store: &mut Store<CallState>, name: &str, ctx: &t::CallContext, msg: &t::InboundMessage) -> Call<RawHandle> {
+    pub(crate) fn handle_message(
+        &self,
+        store: &mut Store<CallState>,
+        name: &str,
+        ctx: &t::CallContext,
+        msg: &t::InboundMessage,
+    ) -> Call<RawHandle> {
         let g = self.listener.as_ref().ok_or_else(|| missing(Kind::Listener))?;
         let msg = listener::InboundMessage {
             method: msg.method.clone(),

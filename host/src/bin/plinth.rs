@@ -16,8 +16,8 @@ use clap::{Args, Parser, Subcommand};
 use plinth::registry::state::Home;
 use plinth::registry::{Handler, Impact, Key, Registry, RegistryError, doctor, install_confirmed, repair, set_enabled, uninstall};
 use plinth::{
-    Asks, CallContext, Capabilities, EnvGrant, Format, FsAsk, FsGrant, FsMode, Grants, HostPattern, InboundMessage, InvokeError,
-    Json, Kind, Limits, LoadError, LoadOptions, Plugin, Runtime, RuntimeConfig, Stdio,
+    Asks, CallContext, Capabilities, EnvGrant, Format, FsAsk, FsGrant, FsMode, Grants, HostPattern, InboundMessage, InvokeError, Json,
+    Kind, Limits, LoadError, LoadOptions, Plugin, Runtime, RuntimeConfig, Stdio,
 };
 use serde_json::{Value, json};
 
@@ -166,9 +166,8 @@ impl CapArgs {
                 Some((rest, "rw")) => (rest, FsMode::Rw),
                 _ => (spec.as_str(), FsMode::Ro),
             };
-            let (host, guest) = rest
-                .rsplit_once(':')
-                .ok_or_else(|| anyhow!("--allow-fs {spec}: expected HOST:GUEST[:ro|rw], e.g. ./data:/data:ro"))?;
+            let (host, guest) =
+                rest.rsplit_once(':').ok_or_else(|| anyhow!("--allow-fs {spec}: expected HOST:GUEST[:ro|rw], e.g. ./data:/data:ro"))?;
             asks.fs.push(FsAsk { guest: guest.to_string(), mode });
             grants.fs.push(FsGrant { guest: guest.to_string(), host: host.into(), mode });
         }
@@ -330,9 +329,7 @@ fn runtime(cache: &CacheArgs) -> Result<Runtime, Failure> {
 }
 
 fn plinth_home() -> Option<PathBuf> {
-    std::env::var_os("PLINTH_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".plinth")))
+    std::env::var_os("PLINTH_HOME").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".plinth")))
 }
 
 fn load(file: &PathBuf, caps: &CapArgs, cache: &CacheArgs) -> Result<Plugin, Failure> {
@@ -409,7 +406,8 @@ fn installed(handler: &str, tenant: Option<&str>) -> Result<(Plugin, Json), Fail
         Err(e @ RegistryError::NotFound { .. }) => {
             let name = Handler::parse(handler).map(|h| h.name).unwrap_or_default();
             let desired = home.read_desired().map_err(anyhow::Error::from)?;
-            let disabled = desired.plugin.iter().any(|d| d.name == name && !d.enabled && (d.tenant.is_none() || d.tenant.as_deref() == tenant));
+            let disabled =
+                desired.plugin.iter().any(|d| d.name == name && !d.enabled && (d.tenant.is_none() || d.tenant.as_deref() == tenant));
             if disabled {
                 return Err(anyhow!("plugin `{name}` is disabled: enable it with `plinth plugin enable {name}`").into());
             }
@@ -526,9 +524,7 @@ fn with_limits(plugin: Plugin, args: &InvokeArgs) -> Result<Plugin, Failure> {
 fn read_params(args: &InvokeArgs) -> Result<String, Failure> {
     let text = match (&args.params, &args.params_file) {
         (Some(p), _) => p.clone(),
-        (None, Some(f)) if f.as_os_str() == "-" => {
-            std::io::read_to_string(std::io::stdin()).context("cannot read params from stdin")?
-        }
+        (None, Some(f)) if f.as_os_str() == "-" => std::io::read_to_string(std::io::stdin()).context("cannot read params from stdin")?,
         (None, Some(f)) => std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
         (None, None) => "{}".to_string(),
     };
@@ -632,7 +628,11 @@ fn plugin_cmd(cmd: PluginCmd) -> Result<(), Failure> {
             let source = path.unwrap_or_else(|| PathBuf::from(&current.source));
             let desired = home.read_desired().map_err(registry_failure)?;
             let kept = desired.plugin.iter().find(|d| d.name == name && d.tenant == tenant).map(|d| d.grants.clone()).unwrap_or_default();
-            let grants = if grants.allow_fs.is_empty() && grants.allow_env.is_empty() && grants.allow_http.is_empty() { kept } else { grants.grants()? };
+            let grants = if grants.allow_fs.is_empty() && grants.allow_env.is_empty() && grants.allow_http.is_empty() {
+                kept
+            } else {
+                grants.grants()?
+            };
             let runtime = registry_runtime(&home)?;
             eprintln!("updating {} from {}:", key(&name, &tenant), source.display());
             let (locked, _) =

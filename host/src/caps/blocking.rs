@@ -39,7 +39,10 @@ fn bounded<T>(deadline: Option<Instant>, fut: impl Future<Output = T>) -> wasmti
 }
 
 /// Lowers a stream result the way the generated bindings do.
-fn stream_result<T>(table: &mut wasmtime::component::ResourceTable, r: StreamResult<T>) -> wasmtime::Result<(Result<T, streams::StreamError>,)> {
+fn stream_result<T>(
+    table: &mut wasmtime::component::ResourceTable,
+    r: StreamResult<T>,
+) -> wasmtime::Result<(Result<T, streams::StreamError>,)> {
     match r {
         Ok(v) => Ok((Ok(v),)),
         Err(e) => Ok((Err(table.convert_stream_error(e)?),)),

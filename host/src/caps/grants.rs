@@ -263,8 +263,7 @@ impl fmt::Debug for Capabilities {
 /// Checks a guest path: `/` or absolute with only plain segments (no empty, `.` or `..`
 /// ones). Checked on the string: `Path::components` would silently drop an inner `.`.
 fn check_guest_path(path: &str) -> Result<(), CapabilityError> {
-    let ok = path == "/"
-        || path.strip_prefix('/').is_some_and(|rest| rest.split('/').all(|s| !s.is_empty() && s != "." && s != ".."));
+    let ok = path == "/" || path.strip_prefix('/').is_some_and(|rest| rest.split('/').all(|s| !s.is_empty() && s != "." && s != ".."));
     if ok { Ok(()) } else { Err(CapabilityError::BadGuestPath { path: path.to_string() }) }
 }
 
@@ -281,8 +280,7 @@ impl Capabilities {
 
     /// Whether a request to `host:port` over `scheme` is both asked and granted.
     pub fn allows_http(&self, scheme: &str, host: &str, port: Option<u16>) -> bool {
-        self.http_asked.iter().any(|p| p.allows(scheme, host, port))
-            && self.http_granted.iter().any(|p| p.allows(scheme, host, port))
+        self.http_asked.iter().any(|p| p.allows(scheme, host, port)) && self.http_granted.iter().any(|p| p.allows(scheme, host, port))
     }
 
     /// Intersects `asks` and `grants`. Grants nobody asked for are ignored (and reported);
@@ -349,10 +347,14 @@ impl Capabilities {
             // An ask counts as granted when a grant is identical or, for an exact host,
             // covers it.
             let covered = grants.http.iter().any(|g| {
-                g == ask || (!ask.wildcard && ask.ports != Ports::Any && {
-                    let port = match ask.ports { Ports::Port(p) => Some(p), _ => None };
-                    g.allows("https", &ask.host, port.or(Some(443))) || g.allows("http", &ask.host, port.or(Some(80)))
-                })
+                g == ask
+                    || (!ask.wildcard && ask.ports != Ports::Any && {
+                        let port = match ask.ports {
+                            Ports::Port(p) => Some(p),
+                            _ => None,
+                        };
+                        g.allows("https", &ask.host, port.or(Some(443))) || g.allows("http", &ask.host, port.or(Some(80)))
+                    })
             });
             if !covered {
                 report.not_granted.push(format!("http {ask}"));
@@ -442,7 +444,8 @@ mod tests {
     #[test]
     fn a_missing_host_dir_is_an_error() {
         let asks = Asks { fs: vec![FsAsk { guest: "/d".into(), mode: FsMode::Ro }], ..Asks::default() };
-        let grants = Grants { fs: vec![FsGrant { guest: "/d".into(), host: "/no/such/dir".into(), mode: FsMode::Ro }], ..Grants::default() };
+        let grants =
+            Grants { fs: vec![FsGrant { guest: "/d".into(), host: "/no/such/dir".into(), mode: FsMode::Ro }], ..Grants::default() };
         assert!(matches!(Capabilities::resolve(&asks, &grants), Err(CapabilityError::BadHostDir { .. })));
     }
 }

@@ -75,14 +75,8 @@ impl LogSink {
     /// The last `max` bytes of stderr captured so far (for explaining panics).
     pub(crate) fn stderr_tail(&self, max: usize) -> String {
         let inner = self.lock();
-        let mut text: String = inner
-            .logs
-            .lines
-            .iter()
-            .filter(|l| l.source == LogSource::Stderr)
-            .map(|l| l.message.as_str())
-            .collect::<Vec<_>>()
-            .join("\n");
+        let mut text: String =
+            inner.logs.lines.iter().filter(|l| l.source == LogSource::Stderr).map(|l| l.message.as_str()).collect::<Vec<_>>().join("\n");
         text.push_str(&String::from_utf8_lossy(&inner.stderr));
         let trimmed = text.trim();
         if trimmed.len() <= max {

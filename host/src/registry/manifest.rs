@@ -101,8 +101,8 @@ pub struct Manifest {
 impl Manifest {
     /// Reads and parses `path`.
     pub fn from_file(path: &Path) -> Result<Manifest, RegistryError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| RegistryError::Manifest { path: path.to_path_buf(), reason: e.to_string() })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| RegistryError::Manifest { path: path.to_path_buf(), reason: e.to_string() })?;
         Manifest::parse(&text).map_err(|reason| RegistryError::Manifest { path: path.to_path_buf(), reason })
     }
 
@@ -143,11 +143,7 @@ impl Manifest {
     pub fn check(&self, plugin: &Plugin) -> Result<(), RegistryError> {
         let bad = |reason: String| RegistryError::Incompatible { plugin: self.name.clone(), reason };
         if plugin.api_version() != self.api {
-            return Err(bad(format!(
-                "the manifest says api {} but the component is built for {}",
-                self.api,
-                plugin.api_version()
-            )));
+            return Err(bad(format!("the manifest says api {} but the component is built for {}", self.api, plugin.api_version())));
         }
         if let Some(req) = &self.plinth {
             let host = semver::Version::parse(env!("CARGO_PKG_VERSION")).expect("crate version is semver");

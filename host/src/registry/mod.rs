@@ -57,7 +57,6 @@ pub struct Installed {
     pub generation: u64,
 }
 
-
 /// What a registration changes, so an operator can see it before applying it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Impact {
@@ -216,7 +215,13 @@ impl Registry {
     /// Registers `plugin` under `key`, all its exports or none. If `key` exists this is a
     /// hot reload: the new generation serves new calls, calls already running finish on
     /// the old one.
-    pub fn register(&self, key: Key, version: semver::Version, plugin: Plugin, config: Json) -> Result<(Arc<Installed>, Impact), RegistryError> {
+    pub fn register(
+        &self,
+        key: Key,
+        version: semver::Version,
+        plugin: Plugin,
+        config: Json,
+    ) -> Result<(Arc<Installed>, Impact), RegistryError> {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         let impact = Self::impact_in(&entries, &key, &plugin)?;
         let generation = entries.get(&key).map_or(1, |e| e.generation + 1);
@@ -271,7 +276,8 @@ fn read_source(source: &std::path::Path) -> Result<(Option<Manifest>, Option<Vec
     match manifest_path {
         Some(mp) => {
             let bytes = std::fs::read(&mp).map_err(|e| RegistryError::Manifest { path: mp.clone(), reason: e.to_string() })?;
-            let m = Manifest::parse(&String::from_utf8_lossy(&bytes)).map_err(|reason| RegistryError::Manifest { path: mp.clone(), reason })?;
+            let m =
+                Manifest::parse(&String::from_utf8_lossy(&bytes)).map_err(|reason| RegistryError::Manifest { path: mp.clone(), reason })?;
             let wasm = m.entry_path(&mp);
             Ok((Some(m), Some(bytes), wasm))
         }
@@ -543,7 +549,11 @@ pub fn doctor(runtime: &crate::engine::Runtime, home: &state::Home) -> Result<Ve
         let reinstall = format!("plinth plugin install {}{tenant_flag}", locked.source);
         let want = desired.plugin.iter().find(|d| d.name == locked.name && d.tenant == locked.tenant);
         if want.is_none() {
-            add(&key, "locked but not in plugins.toml".into(), format!("{reinstall} (or plinth plugin uninstall {}{tenant_flag})", locked.name));
+            add(
+                &key,
+                "locked but not in plugins.toml".into(),
+                format!("{reinstall} (or plinth plugin uninstall {}{tenant_flag})", locked.name),
+            );
         }
         let wasm = match home.store_get(&locked.wasm_sha256, "wasm") {
             Ok(w) => w,
@@ -573,7 +583,11 @@ pub fn doctor(runtime: &crate::engine::Runtime, home: &state::Home) -> Result<Ve
         if !lock.plugin.iter().any(|l| l.name == d.name && l.tenant == d.tenant) {
             let key = Key { tenant: d.tenant.clone(), name: d.name.clone() };
             let tenant_flag = d.tenant.as_ref().map(|t| format!(" --tenant {t}")).unwrap_or_default();
-            add(&key, "in plugins.toml but not locked (an install did not finish)".into(), format!("plinth plugin install {}{tenant_flag}", d.source));
+            add(
+                &key,
+                "in plugins.toml but not locked (an install did not finish)".into(),
+                format!("plinth plugin install {}{tenant_flag}", d.source),
+            );
         }
     }
     Ok(problems)

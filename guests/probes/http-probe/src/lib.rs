@@ -39,11 +39,7 @@ fn get(scheme: &str, authority: &str, path: &str) -> Result<Value, String> {
     let pending = outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
     OutgoingBody::finish(body, None).map_err(|e| format!("{e:?}"))?;
     pending.subscribe().block();
-    let response = pending
-        .get()
-        .ok_or("response not ready")?
-        .map_err(|()| "response already taken")?
-        .map_err(|e| format!("{e:?}"))?;
+    let response = pending.get().ok_or("response not ready")?.map_err(|()| "response already taken")?.map_err(|e| format!("{e:?}"))?;
     let status = response.status();
     let incoming = response.consume().map_err(|()| "no body")?;
     let stream = incoming.stream().map_err(|()| "no stream")?;

@@ -13,18 +13,16 @@ fn now_ms(ctx: &Context) -> u64 {
     if let Some(now) = ctx.data.get("now_ms").and_then(Value::as_u64) {
         return now;
     }
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 impl Trigger for IntervalTrigger {
     fn triggers() -> Vec<Spec> {
-        vec![Spec::new("interval", "Emit one event per elapsed interval since the last poll.")
-            .input(json!({"type": "object", "properties": {
+        vec![Spec::new("interval", "Emit one event per elapsed interval since the last poll.").input(
+            json!({"type": "object", "properties": {
                 "interval_ms": {"type": "integer", "minimum": 1},
-                "max_events": {"type": "integer", "minimum": 1}}}))]
+                "max_events": {"type": "integer", "minimum": 1}}}),
+        )]
     }
 
     fn poll(name: &str, ctx: &Context, cursor: Option<String>) -> Result<Poll, Error> {
@@ -57,11 +55,7 @@ impl Trigger for IntervalTrigger {
         }
         let last_emitted = events.last().and_then(|e| e["tick_ms"].as_u64());
         let next_due = last_emitted.map_or(Some(first), |l| l.checked_add(interval)).unwrap_or(u64::MAX);
-        Ok(Poll {
-            events,
-            cursor: last_emitted.map(|t| t.to_string()),
-            next_poll_ms: Some(next_due.saturating_sub(now)),
-        })
+        Ok(Poll { events, cursor: last_emitted.map(|t| t.to_string()), next_poll_ms: Some(next_due.saturating_sub(now)) })
     }
 }
 

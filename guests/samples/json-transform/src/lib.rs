@@ -13,9 +13,11 @@ struct JsonTransform;
 
 impl Node for JsonTransform {
     fn nodes() -> Vec<Spec> {
-        vec![Spec::new("transform", "Pick, rename and default the fields of a JSON object (rules in config).")
-            .input(json!({"type": "object"}))
-            .output(json!({"type": "object"}))]
+        vec![
+            Spec::new("transform", "Pick, rename and default the fields of a JSON object (rules in config).")
+                .input(json!({"type": "object"}))
+                .output(json!({"type": "object"})),
+        ]
     }
 
     fn run(name: &str, ctx: &Context, params: Value) -> Result<Value, Error> {

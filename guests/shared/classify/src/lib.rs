@@ -4,14 +4,35 @@
 
 /// Phrases typical of unsolicited advertising.
 const SPAM: &[&str] = &[
-    "buy now", "limited offer", "act now", "click here", "free money", "winner", "you have won",
-    "risk-free", "100% free", "urgent", "cheap", "discount", "viagra", "crypto giveaway",
+    "buy now",
+    "limited offer",
+    "act now",
+    "click here",
+    "free money",
+    "winner",
+    "you have won",
+    "risk-free",
+    "100% free",
+    "urgent",
+    "cheap",
+    "discount",
+    "viagra",
+    "crypto giveaway",
 ];
 
 /// Phrases typical of receipts, notifications and account mail.
 const TRANSACTIONAL: &[&str] = &[
-    "order", "receipt", "invoice", "shipped", "delivery", "password reset", "verification code",
-    "your account", "payment received", "confirmation", "subscription renewed",
+    "order",
+    "receipt",
+    "invoice",
+    "shipped",
+    "delivery",
+    "password reset",
+    "verification code",
+    "your account",
+    "payment received",
+    "confirmation",
+    "subscription renewed",
 ];
 
 /// The result of classifying one text.
