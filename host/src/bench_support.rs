@@ -6,38 +6,30 @@ use std::time::Instant;
 
 use wasmtime::Store;
 
-use crate::call::{self, CallState};
-use crate::plugin::{Bound, Plugin};
+use crate::instance::Ready;
+use crate::plugin::Plugin;
+use crate::store::{self, CallState};
 use crate::types::CallContext;
 
 /// One instance of a plugin, kept and called again and again.
 pub struct ReusedInstance {
     plugin: Plugin,
     store: Store<CallState>,
-    bound: Bound,
+    ready: Ready,
 }
 
 impl ReusedInstance {
     /// Instantiates `plugin` once.
     pub fn new(plugin: &Plugin) -> wasmtime::Result<ReusedInstance> {
-        let loaded = plugin.loaded();
-        let limits = *plugin.limits();
-        let mut store = call::new_store(loaded, &limits);
-        call::arm(&mut store, loaded, &limits, Instant::now())?;
-        let bound = loaded.instantiate(&mut store)?;
-        Ok(ReusedInstance { plugin: plugin.clone(), store, bound })
+        let (store, ready) = plugin.runner().fresh(&plugin.target(), plugin.limits(), Instant::now())?;
+        Ok(ReusedInstance { plugin: plugin.clone(), store, ready })
     }
 
     /// Calls tool `name` on the same instance (re-arming fuel and deadline each time).
     pub fn call_tool(&mut self, name: &str, ctx: &CallContext, args: &str) -> wasmtime::Result<String> {
         let limits = *self.plugin.limits();
-        call::arm(&mut self.store, self.plugin.loaded(), &limits, Instant::now())?;
-        let out = match &self.bound {
-            Bound::Component(crate::api::Bound::V0_1_0(b)) => {
-                b.call_tool(&mut self.store, name, ctx, args)?.map_err(|e| wasmtime::format_err!("{e}"))
-            }
-            Bound::Legacy(_) => wasmtime::bail!("not a component"),
-        };
+        store::arm(&mut self.store, self.plugin.runner().config.epoch_tick, &limits, Instant::now())?;
+        let out = self.ready.component()?.call_tool(&mut self.store, name, ctx, args)?.map_err(|e| wasmtime::format_err!("{e}"));
         // Hand the call's logs over as a real call does; left in the store they would pile
         // up, and arming (which counts them against the log budget) would slow down call
         // after call.
@@ -59,16 +51,12 @@ pub fn baseline_runtime() -> Result<crate::Runtime, crate::LoadError> {
 /// [`baseline_runtime`] this is the whole "before" path.
 pub fn baseline_call(plugin: &Plugin, name: &str, ctx: &CallContext, args: &str) -> wasmtime::Result<String> {
     use wasmtime_wasi::WasiView;
-    let loaded = plugin.loaded();
+    let target = plugin.target();
     let limits = *plugin.limits();
-    let mut store = call::new_store(loaded, &limits);
+    let runner = plugin.runner();
+    let mut store = store::new_store(&runner.engine, target.capabilities, target.name, &limits);
     let _ = store.data_mut().ctx(); // builds the deny-all WASI context, as every call used to
-    call::arm(&mut store, loaded, &limits, Instant::now())?;
-    let bound = loaded.instantiate(&mut store)?;
-    match &bound {
-        Bound::Component(crate::api::Bound::V0_1_0(b)) => {
-            b.call_tool(&mut store, name, ctx, args)?.map_err(|e| wasmtime::format_err!("{e}"))
-        }
-        Bound::Legacy(_) => wasmtime::bail!("not a component"),
-    }
+    store::arm(&mut store, runner.config.epoch_tick, &limits, Instant::now())?;
+    let ready = target.backend.instantiate(&mut store)?;
+    ready.component()?.call_tool(&mut store, name, ctx, args)?.map_err(|e| wasmtime::format_err!("{e}"))
 }

@@ -7,7 +7,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
-use wasmtime::Engine;
+use wasmtime::component::Component;
+use wasmtime::{Engine, Module};
 
 /// Whether a load compiled the component or read it from the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,9 +51,37 @@ impl CodeCache {
         self.dir.join(format!("{}.cwasm", hex::encode(digest)))
     }
 
-    /// Returns the cached compiled code for `digest`, if a usable one exists. `load` is
-    /// `Component::deserialize_file` or `Module::deserialize_file`.
-    pub(crate) fn get<T>(&self, digest: &[u8; 32], load: impl FnOnce(&Path) -> wasmtime::Result<T>) -> Option<T> {
+    /// Whether compiled code for `digest` is cached.
+    pub(crate) fn contains(&self, digest: &[u8; 32]) -> bool {
+        self.path(digest).exists()
+    }
+
+    /// The cached compiled component for `digest`, if a usable one exists.
+    #[allow(unsafe_code)]
+    pub(crate) fn component(&self, engine: &Engine, digest: &[u8; 32]) -> Option<Component> {
+        // SAFETY: `deserialize_file` runs the file's contents as native code, so it must
+        // hold code that `Component::serialize` wrote for an engine of this configuration.
+        // That holds under this cache's trusted-directory rule: files in `dir` are written
+        // only by `put` below, from `serialize` of this engine (the directory name is the
+        // engine's compatibility hash), and replaced atomically (rename), so no reader sees
+        // a partial file; the directory must not be writable by anyone untrusted
+        // (`RuntimeConfig::cache_dir` says so). wasmtime checks the header and the engine
+        // compatibility itself and refuses a mismatch with an error, not UB.
+        self.get(digest, |path| unsafe { Component::deserialize_file(engine, path) })
+    }
+
+    /// The cached compiled core module for `digest` (legacy plugins), if a usable one
+    /// exists.
+    #[allow(unsafe_code)]
+    pub(crate) fn module(&self, engine: &Engine, digest: &[u8; 32]) -> Option<Module> {
+        // SAFETY: as for `component` above: the same trusted-directory rule, with files
+        // written by `Module::serialize` of this engine.
+        self.get(digest, |path| unsafe { Module::deserialize_file(engine, path) })
+    }
+
+    /// Returns the cached compiled code for `digest`, if a usable one exists; an unusable
+    /// file is removed so the next load writes a good one.
+    fn get<T>(&self, digest: &[u8; 32], load: impl FnOnce(&Path) -> wasmtime::Result<T>) -> Option<T> {
         let path = self.path(digest);
         if !path.exists() {
             return None;

@@ -1,133 +1,132 @@
 //! One invocation: a fresh instance (pre-warmed, or instantiated here), armed with the
-//! call's caps before the call's guest code runs, the export call, then the outcome or a
+//! call's limits before the call's guest code runs, the export call, then the outcome or a
 //! classified error. This is the per-call path; everything that can be done once per load
 //! is done in [`crate::plugin`].
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use wasmtime::component::ResourceTable;
-use wasmtime::{Store, Trap};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime::{Engine, Store, Trap};
 
 use crate::caps::grants::Capabilities;
-use crate::caps::http::HttpState;
 use crate::caps::logs::LogSink;
+use crate::config::RuntimeConfig;
 use crate::error::{InvokeError, PluginError};
-use crate::legacy::{AbiViolation, OutputOverCap};
-use crate::limits::{Limiter, Limits, MemoryLimitHit};
-use crate::plugin::{Bound, Loaded};
-use crate::types::{Json, Level, LogSource, Logs, Outcome};
-
-/// The data of one call's store. Dropped with the store when the call ends.
-pub(crate) struct CallState {
-    /// Built on the first WASI call only: plugins that never touch WASI (legacy modules,
-    /// components that do not print) do not pay for a context.
-    wasi: Option<WasiCtx>,
-    /// Built on the first `wasi:http` call (only plugins granted HTTP are linked to it).
-    http: Option<HttpState>,
-    caps: Arc<Capabilities>,
-    plugin: Arc<str>,
-    table: ResourceTable,
-    limiter: Limiter,
-    pub(crate) logs: LogSink,
-    /// When the call's wall-clock budget ends (bounds blocking host calls, see `caps::blocking`);
-    /// `None` for a timeout too large to represent.
-    pub(crate) deadline: Option<Instant>,
-}
-
-impl CallState {
-    pub(crate) fn table(&mut self) -> &mut ResourceTable {
-        &mut self.table
-    }
-}
-
-impl WasiView for CallState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        let ctx = self.wasi.get_or_insert_with(|| crate::caps::wasi::context(&self.logs, &self.caps));
-        WasiCtxView { ctx, table: &mut self.table }
-    }
-}
-
-impl wasmtime_wasi_http::WasiHttpView for CallState {
-    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
-        let (caps, plugin, deadline, logs) = (&self.caps, &self.plugin, self.deadline, &self.logs);
-        let http = self.http.get_or_insert_with(|| HttpState::new(caps.clone(), plugin.clone(), deadline, logs.clone()));
-        wasmtime_wasi_http::WasiHttpCtxView { ctx: &mut http.ctx, table: &mut self.table, hooks: &mut http.policy }
-    }
-}
+use crate::instance::{Backend, Ready};
+use crate::legacy::{AbiViolation, OutputOverLimit};
+use crate::limits::{Limits, MemoryLimitHit};
+use crate::store::{self, CallState};
+use crate::types::{Level, LogSource, Logs, Outcome};
+use crate::warm::{WarmQueue, Warmer};
 
 /// How much of the guest's stderr a trap message quotes (Rust panics print there).
 const STDERR_IN_TRAP: usize = 600;
 
-/// A fresh store for one call of `plugin` (not yet armed: see [`arm`]).
-pub(crate) fn new_store(plugin: &Loaded, limits: &Limits) -> Store<CallState> {
-    let state = CallState {
-        wasi: None,
-        http: None,
-        caps: plugin.caps.clone(),
-        plugin: plugin.name.clone(),
-        table: ResourceTable::new(),
-        limiter: Limiter::new(limits.memory),
-        logs: LogSink::new(limits.max_log),
-        deadline: None,
-    };
-    let mut store = Store::new(&plugin.runtime.inner.engine, state);
-    store.limiter(|s| &mut s.limiter);
-    store
+/// What every call of a runtime shares: the engine, the settings, the count of running
+/// calls and the background thread. Owned by the runtime and by every plugin loaded into
+/// it (a plugin outlives the `Runtime` handle it was loaded with); dropping the last owner
+/// stops the epoch ticker and the background thread.
+pub(crate) struct Runner {
+    pub(crate) engine: Engine,
+    pub(crate) config: RuntimeConfig,
+    pub(crate) warmer: Warmer,
+    /// Warm instances held across the runtime (shared with every queue).
+    pub(crate) warm_total: Arc<AtomicUsize>,
+    /// Calls running now (see [`Runner::has_idle_core`]).
+    in_flight: AtomicUsize,
+    cores: usize,
+    /// Set when the runner is dropped; the epoch ticker thread watches it.
+    stop_ticker: Arc<AtomicBool>,
 }
 
-/// Sets a store's caps for a call starting at `start`: fuel, epoch deadline, memory and log
-/// limits. Must run before any guest code (instantiation included): a store with no fuel or
-/// no deadline traps at once.
-pub(crate) fn arm(store: &mut Store<CallState>, plugin: &Loaded, limits: &Limits, start: Instant) -> wasmtime::Result<()> {
-    store.set_fuel(limits.fuel)?;
-    let tick = plugin.runtime.inner.config.epoch_tick.as_nanos().max(1);
-    // wasmtime adds this to the current epoch, so keep far from overflow: 2^62 ticks is
-    // still longer than any process lives.
-    let ticks = u64::try_from(limits.timeout.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX).min(1 << 62) + 1;
-    store.set_epoch_deadline(ticks);
-    let state = store.data_mut();
-    state.deadline = start.checked_add(limits.timeout);
-    state.limiter = Limiter::new(limits.memory);
-    state.logs.set_budget(limits.max_log);
-    Ok(())
+impl Runner {
+    /// `cores` is how many cores the background thread may assume (the machine's, unless a
+    /// test injects another number).
+    pub(crate) fn new(engine: Engine, config: RuntimeConfig, warmer: Warmer, cores: usize, stop_ticker: Arc<AtomicBool>) -> Runner {
+        Runner {
+            engine,
+            config,
+            warmer,
+            warm_total: Arc::new(AtomicUsize::new(0)),
+            in_flight: AtomicUsize::new(0),
+            cores: cores.max(2),
+            stop_ticker,
+        }
+    }
+
+    /// Whether a core is free for background pre-warming (fewer calls running than cores
+    /// minus one).
+    pub(crate) fn has_idle_core(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) + 1 < self.cores
+    }
+
+    /// A fresh store for a call of `target`, armed with `limits` for a call starting at
+    /// `start`, and a never-used instance in it.
+    pub(crate) fn fresh(&self, target: &Target<'_>, limits: &Limits, start: Instant) -> wasmtime::Result<(Store<CallState>, Ready)> {
+        let mut store = store::new_store(&self.engine, target.capabilities, target.name, limits);
+        store::arm(&mut store, self.config.epoch_tick, limits, start)?;
+        let ready = target.backend.instantiate(&mut store)?;
+        Ok((store, ready))
+    }
 }
 
-/// Runs `f` on an instance of `plugin` that no other call has touched — a pre-warmed one
+impl Drop for Runner {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The plugin a call runs: what it instantiates and under which name and capabilities.
+pub(crate) struct Target<'a> {
+    pub(crate) name: &'a Arc<str>,
+    pub(crate) capabilities: &'a Arc<Capabilities>,
+    pub(crate) backend: &'a Backend,
+    /// Its warm queue; `None` while the plugin is still being loaded (listing its specs).
+    pub(crate) warm: Option<&'a WarmQueue>,
+}
+
+/// Runs `f` on an instance of `target` that no other call has touched — a pre-warmed one
 /// when ready, else one instantiated here — under `limits`.
 pub(crate) fn run<R>(
-    plugin: &Arc<Loaded>,
+    runner: &Runner,
+    target: &Target<'_>,
     limits: &Limits,
-    f: impl FnOnce(&mut Store<CallState>, &Bound) -> wasmtime::Result<Result<R, PluginError>>,
+    f: impl FnOnce(&mut Store<CallState>, &Ready) -> wasmtime::Result<Result<R, PluginError>>,
 ) -> Result<Outcome<R>, InvokeError> {
     let start = Instant::now();
-    let runtime = &plugin.runtime.inner;
+    let config = &runner.config;
     // `max_instances` bounds running calls here rather than through the pool's size: the
     // pool also holds warm instances and stores waiting to be dropped (see `engine_config`).
-    let running = InFlight::enter(&runtime.in_flight);
-    if running.before >= runtime.config.max_instances.max(1) as usize {
-        return Err(InvokeError::Busy { max_instances: runtime.config.max_instances });
+    let running = InFlight::enter(&runner.in_flight);
+    if running.before >= config.max_instances.max(1) as usize {
+        return Err(InvokeError::Busy { max_instances: config.max_instances });
     }
-    let (mut store, warm) = match plugin.warm.take(limits) {
-        Some((store, bound)) => (store, Some(bound)),
-        None => (new_store(plugin, limits), None),
-    };
-    arm(&mut store, plugin, limits, start).map_err(host)?;
-    let logs = store.data().logs.clone();
-
+    let warm = target.warm.and_then(|q| q.take(limits));
     let prewarmed = warm.is_some();
-    let result = match warm {
-        Some(bound) => f(&mut store, &bound),
-        None => plugin.instantiate(&mut store).and_then(|bound| f(&mut store, &bound)),
+    let (store, result) = match warm {
+        Some((mut store, ready)) => match store::arm(&mut store, config.epoch_tick, limits, start) {
+            Ok(()) => {
+                let result = f(&mut store, &ready);
+                (store, result)
+            }
+            Err(e) => return Err(host(e)),
+        },
+        None => {
+            let mut store = store::new_store(&runner.engine, target.capabilities, target.name, limits);
+            store::arm(&mut store, config.epoch_tick, limits, start).map_err(host)?;
+            let result = target.backend.instantiate(&mut store).and_then(|ready| f(&mut store, &ready));
+            (store, result)
+        }
     };
+    let logs = store.data().logs.clone();
     let fuel_used = limits.fuel - store.get_fuel().unwrap_or(0);
     let wall = start.elapsed();
 
     let outcome = match result {
         Ok(Ok(output)) => Ok(output),
         Ok(Err(guest)) => Err(InvokeError::Guest(guest)),
-        Err(e) => Err(classify(&e, limits, runtime.config.max_instances, runtime.config.max_wasm_stack, &logs)),
+        Err(e) => Err(classify(&e, limits, config.max_instances, config.max_wasm_stack, &logs)),
     };
     drop(running);
     // Drop the store (off this thread when a core is idle) and top the queue up (a no-op
@@ -135,33 +134,36 @@ pub(crate) fn run<R>(
     // running: the refill waits for an idle core, and asking at the start made it give up
     // behind any call longer than its wait (a 20 ms Python call). Also on the inline path:
     // a refill that gave up earlier (pool full, busy) retries.
-    runtime.warmer.finish(plugin, store, runtime.has_idle_core());
+    match target.warm {
+        Some(queue) => runner.warmer.finish(queue, store, runner.has_idle_core()),
+        None => drop(store),
+    }
     let logs = logs.take();
-    emit(&plugin.name, &logs);
+    emit(target.name, &logs);
     match &outcome {
-        Ok(_) => tracing::debug!(plugin = %plugin.name, fuel_used, wall_us = wall.as_micros() as u64, "call finished"),
-        Err(e) => tracing::debug!(plugin = %plugin.name, fuel_used, wall_us = wall.as_micros() as u64, error = %e, "call failed"),
+        Ok(_) => tracing::debug!(plugin = %target.name, fuel_used, wall_us = wall.as_micros() as u64, "call finished"),
+        Err(e) => tracing::debug!(plugin = %target.name, fuel_used, wall_us = wall.as_micros() as u64, error = %e, "call failed"),
     }
     outcome.map(|output| Outcome { output, fuel_used, wall, logs, prewarmed })
 }
 
 /// Counts a running call for as long as it lives.
 struct InFlight<'a> {
-    count: &'a std::sync::atomic::AtomicUsize,
+    count: &'a AtomicUsize,
     /// Calls running when this one entered.
     before: usize,
 }
 
 impl<'a> InFlight<'a> {
-    fn enter(count: &'a std::sync::atomic::AtomicUsize) -> Self {
-        let before = count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    fn enter(count: &'a AtomicUsize) -> Self {
+        let before = count.fetch_add(1, Ordering::AcqRel);
         InFlight { count, before }
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.count.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        self.count.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -177,7 +179,7 @@ fn classify(e: &wasmtime::Error, limits: &Limits, max_instances: u32, max_stack:
     if let Some(v) = e.downcast_ref::<AbiViolation>() {
         return InvokeError::AbiViolation { message: v.0.clone() };
     }
-    if let Some(o) = e.downcast_ref::<OutputOverCap>() {
+    if let Some(o) = e.downcast_ref::<OutputOverLimit>() {
         return InvokeError::OutputTooLarge { size: o.size, limit: o.limit };
     }
     if e.is::<wasmtime::PoolConcurrencyLimitError>() {
@@ -228,55 +230,5 @@ fn emit(plugin: &str, logs: &Logs) {
     }
     if logs.truncated {
         tracing::warn!(target: "plinth::guest", plugin, "log cap reached; later guest output was dropped");
-    }
-}
-
-/// Counts output bytes against the output cap across the parts of one result.
-pub(crate) struct OutputBudget {
-    used: usize,
-    limit: usize,
-}
-
-impl OutputBudget {
-    pub(crate) fn new(limit: usize) -> Self {
-        OutputBudget { used: 0, limit }
-    }
-
-    /// Charges `len` bytes.
-    pub(crate) fn charge(&mut self, len: usize) -> Result<(), InvokeError> {
-        self.used = self.used.saturating_add(len);
-        if self.used > self.limit {
-            return Err(InvokeError::OutputTooLarge { size: self.used, limit: self.limit });
-        }
-        Ok(())
-    }
-
-    /// Charges `bytes` and checks they are UTF-8 JSON.
-    pub(crate) fn json_bytes(&mut self, bytes: Vec<u8>) -> Result<Json, InvokeError> {
-        match String::from_utf8(bytes) {
-            Ok(text) => self.json(text),
-            Err(e) => Err(InvokeError::InvalidOutput {
-                reason: format!("not UTF-8: {}", e.utf8_error()),
-                preview: preview(&String::from_utf8_lossy(e.as_bytes())),
-            }),
-        }
-    }
-
-    /// Charges `text` and checks it is JSON.
-    pub(crate) fn json(&mut self, text: String) -> Result<Json, InvokeError> {
-        self.charge(text.len())?;
-        match serde_json::from_str::<serde::de::IgnoredAny>(&text) {
-            Ok(_) => Ok(Json::from_checked(text)),
-            Err(e) => Err(InvokeError::InvalidOutput { reason: e.to_string(), preview: preview(&text) }),
-        }
-    }
-}
-
-/// The first characters of `text`, for error messages.
-pub(crate) fn preview(text: &str) -> String {
-    const MAX: usize = 80;
-    match text.char_indices().nth(MAX) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text.to_string(),
     }
 }

@@ -1,118 +1,40 @@
 //! The [`Runtime`]: one wasmtime `Engine` configured for a fresh instance per call, the
 //! linker every plugin is pre-instantiated against, the epoch ticker and the code cache.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use sha2::Digest as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::cache::CodeCache;
-use crate::call::CallState;
-use crate::caps::grants::Capabilities;
+use crate::call::Runner;
+pub use crate::config::RuntimeConfig;
 use crate::error::LoadError;
-use crate::limits::{Limits, MAX_TABLE_ELEMENTS};
+use crate::limits::MAX_TABLE_ELEMENTS;
+pub use crate::plugin::LoadOptions;
 use crate::plugin::Plugin;
+use crate::plugin::load::Loader;
+use crate::store::CallState;
 use crate::warm::Warmer;
-
-/// Settings of a [`Runtime`]. The pooling allocator is sized from these once, so they cannot
-/// change after the runtime is built.
-#[derive(Debug, Clone)]
-pub struct RuntimeConfig {
-    /// How many calls may run at once across all plugins of this runtime (the pool has a
-    /// slot for each, plus slots for warm instances and stores waiting to be dropped).
-    /// Beyond it a call fails fast with [`crate::InvokeError::Busy`]. Default 64.
-    pub max_instances: u32,
-    /// Hard cap on any linear memory, in bytes: per-plugin and per-call memory limits may
-    /// not exceed it. Default 1 GiB.
-    pub max_memory: u64,
-    /// Limits used when a plugin or call does not set its own.
-    pub default_limits: Limits,
-    /// Where compiled code is cached (keyed by the component's sha256 and the engine's
-    /// compatibility hash). `None` compiles on every load. The directory must not be
-    /// writable by untrusted parties: cached code is loaded as native code.
-    pub cache_dir: Option<PathBuf>,
-    /// Period of the epoch ticker that enforces deadlines. Default 10 ms.
-    pub epoch_tick: Duration,
-    /// Maximum wasm stack per call, in bytes (deeper recursion traps). Default 512 KiB.
-    /// Calls run on the caller's thread, which needs this much stack to spare.
-    pub max_wasm_stack: usize,
-    /// Pre-warmed instances kept ready per plugin (default 2; 0 disables). Overridable per
-    /// plugin with [`LoadOptions::warm_instances`].
-    pub warm_instances: usize,
-    /// Cap on pre-warmed instances across all plugins (the effective cap is also at most a
-    /// quarter of `max_instances`). Each holds a pool slot reserved for warm instances on top
-    /// of `max_instances`. Default 16.
-    pub max_warm_instances: usize,
-}
-
-impl Default for RuntimeConfig {
-    fn default() -> Self {
-        RuntimeConfig {
-            max_instances: 64,
-            max_memory: 1 << 30,
-            default_limits: Limits::default(),
-            cache_dir: None,
-            epoch_tick: Duration::from_millis(10),
-            max_wasm_stack: 512 << 10,
-            warm_instances: 2,
-            max_warm_instances: 16,
-        }
-    }
-}
-
-/// How to load one plugin.
-#[derive(Debug, Clone, Default)]
-pub struct LoadOptions {
-    /// Limits of its calls; `None` uses the runtime's default limits.
-    pub limits: Option<Limits>,
-    /// What it may use (the intersection of its asks and the operator's grants, see
-    /// [`Capabilities::resolve`]). Default: nothing.
-    pub capabilities: Capabilities,
-    /// Pre-warmed instances to keep ready; `None` uses `RuntimeConfig::warm_instances`.
-    pub warm_instances: Option<usize>,
-}
 
 /// Loads plugins and runs their calls. Cheap to clone; thread-safe.
 #[derive(Clone)]
 pub struct Runtime {
-    pub(crate) inner: Arc<RuntimeInner>,
+    inner: Arc<RuntimeInner>,
 }
 
-pub(crate) struct RuntimeInner {
-    pub(crate) engine: Engine,
-    pub(crate) linker: Linker<CallState>,
+struct RuntimeInner {
+    /// What calls share; every loaded plugin holds it too.
+    runner: Arc<Runner>,
+    linker: Linker<CallState>,
     /// `linker` plus `wasi:http`, for plugins granted outbound HTTP.
-    pub(crate) linker_http: Linker<CallState>,
-    pub(crate) config: RuntimeConfig,
-    pub(crate) cache: Option<CodeCache>,
-    stop_ticker: Arc<AtomicBool>,
-    pub(crate) warmer: Warmer,
-    pub(crate) warm_total: Arc<AtomicUsize>,
-    /// Calls running now (see [`RuntimeInner::has_idle_core`]).
-    pub(crate) in_flight: AtomicUsize,
-    cores: usize,
-}
-
-impl RuntimeInner {
-    /// Effective runtime-wide cap on pre-warmed instances.
-    pub(crate) fn warm_cap(&self) -> usize {
-        warm_cap(&self.config)
-    }
-
-    /// Whether a core is free for background pre-warming (fewer calls running than cores
-    /// minus one).
-    pub(crate) fn has_idle_core(&self) -> bool {
-        self.in_flight.load(Ordering::Relaxed) + 1 < self.cores
-    }
-}
-
-impl Drop for RuntimeInner {
-    fn drop(&mut self) {
-        self.stop_ticker.store(true, Ordering::Relaxed);
-    }
+    linker_http: Linker<CallState>,
+    cache: Option<CodeCache>,
 }
 
 /// Core instances a plugin component may hold: a Rust wasip2 component has 3 (main module,
@@ -156,25 +78,14 @@ impl Runtime {
         let stop_ticker = Arc::new(AtomicBool::new(false));
         spawn_ticker(&engine, config.epoch_tick, stop_ticker.clone())
             .map_err(|e| LoadError::Runtime(format!("cannot start the epoch ticker thread: {e}")))?;
-        Ok(Runtime {
-            inner: Arc::new(RuntimeInner {
-                engine,
-                linker,
-                linker_http,
-                config,
-                cache,
-                stop_ticker,
-                warmer,
-                warm_total: Arc::new(AtomicUsize::new(0)),
-                in_flight: AtomicUsize::new(0),
-                cores: std::thread::available_parallelism().map_or(2, |n| n.get()).max(2),
-            }),
-        })
+        let cores = config.cores.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let runner = Arc::new(Runner::new(engine, config, warmer, cores, stop_ticker));
+        Ok(Runtime { inner: Arc::new(RuntimeInner { runner, linker, linker_http, cache }) })
     }
 
     /// The configuration this runtime was built with.
     pub fn config(&self) -> &RuntimeConfig {
-        &self.inner.config
+        &self.inner.runner.config
     }
 
     /// Loads a plugin from a file, with no capabilities and the runtime's default limits;
@@ -191,6 +102,12 @@ impl Runtime {
         self.load_with(&name, &bytes, options)
     }
 
+    /// Whether the code cache holds compiled code for `bytes` (a load of them then takes
+    /// milliseconds instead of compiling, which for a large component takes seconds).
+    pub fn is_cached(&self, bytes: &[u8]) -> bool {
+        self.inner.cache.as_ref().is_some_and(|c| c.contains(&sha2::Sha256::digest(bytes).into()))
+    }
+
     /// Loads a plugin from wasm bytes (a component, or a legacy core module), with no
     /// capabilities and the runtime's default limits.
     pub fn load(&self, name: &str, bytes: &[u8]) -> Result<Plugin, LoadError> {
@@ -202,14 +119,10 @@ impl Runtime {
     /// against its capabilities, pre-instantiates, and asks the plugin what it provides.
     /// Everything per-load happens here, once.
     pub fn load_with(&self, name: &str, bytes: &[u8], options: &LoadOptions) -> Result<Plugin, LoadError> {
-        Plugin::load(self.clone(), name, bytes, options)
+        let inner = &*self.inner;
+        let loader = Loader { runner: &inner.runner, linker: &inner.linker, linker_http: &inner.linker_http, cache: inner.cache.as_ref() };
+        loader.load(name, bytes, options)
     }
-}
-
-/// Effective runtime-wide cap on pre-warmed instances: `max_warm_instances`, and at most a
-/// quarter of `max_instances`.
-fn warm_cap(config: &RuntimeConfig) -> usize {
-    config.max_warm_instances.min(config.max_instances as usize / 4)
 }
 
 /// The engine settings a runtime is built with.
@@ -219,14 +132,24 @@ pub(crate) enum EngineTuning {
     Plinth,
     /// Wasmtime's pooling defaults for slot reset and tables: how the engine was set up
     /// before the per-call work of issue 7 (the benchmark's 3′ row, never used otherwise).
-    #[cfg_attr(not(feature = "bench-support"), allow(dead_code))]
+    #[cfg(feature = "bench")]
     PoolingDefaults,
+}
+
+impl EngineTuning {
+    fn pooling_defaults(self) -> bool {
+        match self {
+            EngineTuning::Plinth => false,
+            #[cfg(feature = "bench")]
+            EngineTuning::PoolingDefaults => true,
+        }
+    }
 }
 
 fn engine_config(config: &RuntimeConfig, tuning: EngineTuning) -> Config {
     // Warm instances, and finished calls' stores waiting to be dropped off the call path,
     // get slots of their own on top of `max_instances` for calls.
-    let n = config.max_instances.max(1) + warm_cap(config) as u32 + crate::warm::RETIRE_MAX as u32;
+    let n = config.max_instances.max(1) + config.warm_cap() as u32 + crate::warm::RETIRE_MAX as u32;
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(n)
         .total_core_instances(n * CORE_INSTANCES_PER_COMPONENT)
@@ -246,7 +169,7 @@ fn engine_config(config: &RuntimeConfig, tuning: EngineTuning) -> Config {
         .linear_memory_keep_resident(1 << 20)
         .table_keep_resident(64 << 10)
         .pagemap_scan(wasmtime::Enabled::Auto);
-    if tuning == EngineTuning::PoolingDefaults {
+    if tuning.pooling_defaults() {
         pool.linear_memory_keep_resident(0).table_keep_resident(0).pagemap_scan(wasmtime::Enabled::No);
     }
     let mut cfg = Config::new();
@@ -261,7 +184,7 @@ fn engine_config(config: &RuntimeConfig, tuning: EngineTuning) -> Config {
         // reused QuickJS instance 105 -> 58 µs. The price is paid at instantiation, which
         // pre-warming takes off the call path: a small Rust tool instantiated inline (queue
         // off) is faster lazy, 12.3 against 16.1 µs in a later A/B (`profile-row cold`).
-        .table_lazy_init(tuning == EngineTuning::PoolingDefaults)
+        .table_lazy_init(tuning.pooling_defaults())
         .consume_fuel(true)
         .epoch_interruption(true)
         .max_wasm_stack(config.max_wasm_stack);
@@ -289,6 +212,6 @@ fn spawn_ticker(engine: &Engine, tick: Duration, stop: Arc<AtomicBool>) -> std::
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("config", &self.inner.config).finish_non_exhaustive()
+        f.debug_struct("Runtime").field("config", &self.inner.runner.config).finish_non_exhaustive()
     }
 }

@@ -3,6 +3,7 @@
 //! Each variant says what happened and, where the user can act, what to do. Traps are
 //! classified by type (`wasmtime::Trap`, the limiter's own error), never by message text.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::types::Kind;
@@ -11,9 +12,10 @@ use crate::types::Kind;
 /// call error of the plugin's `list-*` function, possibly a busy runtime) the same bytes
 /// fail the same way every time.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LoadError {
     /// The file could not be read.
-    #[error("cannot read plugin file {path}: {source}")]
+    #[error("cannot read plugin file {}", path.display())]
     Io {
         path: std::path::PathBuf,
         #[source]
@@ -54,9 +56,9 @@ pub enum LoadError {
     CapabilityNotGranted { interface: String, capability: &'static str },
     /// A capability declaration cannot be used (bad pattern, path or directory).
     #[error(transparent)]
-    Capability(#[from] crate::caps::grants::CapabilityError),
+    Capability(#[from] CapabilityError),
     /// The plugin trapped or failed while the host asked it what it provides.
-    #[error("the plugin failed while listing its {kind}s: {source}")]
+    #[error("the plugin failed while listing its {kind}s")]
     Listing {
         kind: Kind,
         #[source]
@@ -86,6 +88,7 @@ pub enum LoadError {
 
 /// Limits that cannot be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LimitsError {
     #[error(
         "memory limit of {asked} bytes exceeds the runtime's hard cap of {cap} bytes; raise \
@@ -98,6 +101,7 @@ pub enum LimitsError {
 
 /// An error the plugin itself returned (the WIT `plugin-error`).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PluginError {
     /// The input was malformed; retrying will not help.
     #[error("invalid input: {0}")]
@@ -112,6 +116,7 @@ pub enum PluginError {
 
 /// Why a call did not produce an output.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum InvokeError {
     /// The guest executed more instructions than its fuel budget.
     #[error(
@@ -157,6 +162,10 @@ pub enum InvokeError {
     /// The caller's input is not valid (e.g. params that are not JSON); not sent to the guest.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// The plugin provides this kind but did not list an export by this name (checked
+    /// before any instance is made).
+    #[error("the plugin has no {kind} named `{name}` (its {kind}s: {available})")]
+    ExportNotFound { kind: Kind, name: String, available: String },
     /// The plugin does not provide this kind at all.
     #[error("the plugin provides no {kind}s (it provides: {provides})")]
     KindNotProvided { kind: Kind, provides: String },
@@ -197,4 +206,16 @@ impl InvokeError {
                 | InvokeError::OutputTooLarge { .. }
         )
     }
+}
+
+/// A capability declaration that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CapabilityError {
+    #[error("bad host pattern `{pattern}`: {reason} (e.g. api.example.com, *.example.com, 127.0.0.1:8080, host:*)")]
+    BadHostPattern { pattern: String, reason: String },
+    #[error("guest path `{path}` must be absolute and contain no `.` or `..` (e.g. /data)")]
+    BadGuestPath { path: String },
+    #[error("granted directory {host} for {guest} cannot be used: {reason}")]
+    BadHostDir { guest: String, host: PathBuf, reason: String },
 }

@@ -1,5 +1,5 @@
 //! The legacy adapter: core wasm modules with the `alloc/dealloc/handle` JSON ABI that
-//! engines such as Orch8 use, run as a one-node plugin under the same per-call caps.
+//! engines such as Orch8 use, run as a one-node plugin under the same per-call limits.
 //!
 //! The ABI, exactly:
 //! - the module exports `memory`, `alloc(size: i32) -> i32`, `dealloc(ptr: i32, size: i32)`
@@ -12,8 +12,8 @@
 
 use wasmtime::{ExternType, InstancePre, Linker, Module, ModuleExport, Store, TypedFunc, ValType};
 
-use crate::call::CallState;
 use crate::error::LoadError;
+use crate::store::CallState;
 use crate::types::{CallContext, Level};
 
 /// The exports the ABI requires, with the signature each must have.
@@ -29,10 +29,10 @@ const REQUIRED: &[(&str, &str)] = &[
 #[error("{0}")]
 pub(crate) struct AbiViolation(pub String);
 
-/// The guest announced more output than the output cap allows.
+/// The guest announced more output than the output limit allows.
 #[derive(Debug, thiserror::Error)]
 #[error("output of {size} bytes over the {limit}-byte limit")]
-pub(crate) struct OutputOverCap {
+pub(crate) struct OutputOverLimit {
     pub size: usize,
     pub limit: usize,
 }
@@ -93,7 +93,7 @@ impl LegacyModule {
     }
 
     /// Instantiates into `store` and looks up the ABI exports (checked at load).
-    pub(crate) fn instantiate(&self, store: &mut Store<CallState>) -> wasmtime::Result<Bound> {
+    pub(crate) fn instantiate(&self, store: &mut Store<CallState>) -> wasmtime::Result<LegacyExports> {
         let inst = self.pre.instantiate(&mut *store)?;
         let memory = match inst.get_module_export(&mut *store, &self.memory) {
             Some(wasmtime::Extern::Memory(m)) => m,
@@ -104,19 +104,19 @@ impl LegacyModule {
             _ => Err(wasmtime::format_err!("legacy module lost an export (checked at load; host bug)")),
         };
         let (alloc, handle, dealloc) = (func(&self.alloc)?, func(&self.handle)?, func(&self.dealloc)?);
-        Ok(Bound { memory, alloc: alloc.typed(&*store)?, handle: handle.typed(&*store)?, dealloc: dealloc.typed(&*store)? })
+        Ok(LegacyExports { memory, alloc: alloc.typed(&*store)?, handle: handle.typed(&*store)?, dealloc: dealloc.typed(&*store)? })
     }
 }
 
 /// One instance's ABI exports, ready to call.
-pub(crate) struct Bound {
+pub(crate) struct LegacyExports {
     memory: wasmtime::Memory,
     alloc: TypedFunc<i32, i32>,
     handle: TypedFunc<(i32, i32), i64>,
     dealloc: TypedFunc<(i32, i32), ()>,
 }
 
-impl Bound {
+impl LegacyExports {
     /// One call: write the envelope, `handle`, read and return the output bytes.
     pub(crate) fn call(&self, store: &mut Store<CallState>, input: &[u8], max_output: usize) -> wasmtime::Result<Vec<u8>> {
         let memory = &self.memory;
@@ -130,7 +130,7 @@ impl Bound {
         let out_ptr = (packed >> 32) as u32 as i32;
         let out_len = packed as u32 as usize;
         if out_len > max_output {
-            return Err(wasmtime::Error::new(OutputOverCap { size: out_len, limit: max_output }));
+            return Err(wasmtime::Error::new(OutputOverLimit { size: out_len, limit: max_output }));
         }
         check_range(store, memory, "handle returned", out_ptr as i64, out_len)?;
         let mut out = vec![0u8; out_len];

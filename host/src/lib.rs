@@ -16,25 +16,39 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Layers: [`engine`] (the runtime and its pooling engine), [`limits`], [`caps`] (what a
-//! call may touch: grants, WASI, HTTP, deadline-bounded blocking), [`plugin`] (load once),
-//! `call` (per call), `warm` (pre-warmed instances), `legacy` (the alloc/dealloc/handle
-//! adapter), `api` (one module per WIT version), [`registry`] (manifests, installed plugins,
-//! tenants, hot reload, on-disk state), [`error`].
+//! Layers, bottom to top; each uses only layers below it (a test in `tests/` reads the
+//! `crate::` paths of every module and fails on an edge that points up):
+//! - [`types`], [`error`], [`limits`], [`config`], `output`, [`cache`]: data, typed errors,
+//!   per-call limits, runtime settings, output checks, the code cache;
+//! - [`caps`]: what a call may touch (grants, WASI, HTTP, logs, deadline-bounded blocking);
+//! - `store`: the per-call store data and how a store is made and armed;
+//! - `api` (one module per WIT version) and `legacy` (the alloc/dealloc/handle adapter);
+//! - `instance`: a plugin's code ready to instantiate, and one instance of it;
+//! - `warm`: pre-warmed instances and the background thread;
+//! - `call`: one invocation, instance to outcome or typed error;
+//! - [`plugin`]: load once, call many times;
+//! - [`engine`]: the [`Runtime`];
+//! - [`registry`]: manifests, installed plugins, tenants, hot reload, on-disk state.
+
+#![deny(unsafe_code)]
 
 mod api;
-#[cfg(feature = "bench-support")]
+#[cfg(feature = "bench")]
 #[doc(hidden)]
 pub mod bench_support;
 pub mod cache;
 mod call;
 pub mod caps;
+pub mod config;
 pub mod engine;
 pub mod error;
+mod instance;
 mod legacy;
 pub mod limits;
+mod output;
 pub mod plugin;
 pub mod registry;
+mod store;
 pub mod types;
 mod warm;
 

@@ -26,16 +26,24 @@ use std::time::{Duration, Instant};
 
 use wasmtime::Store;
 
-use crate::call::CallState;
+use crate::instance::Ready;
 use crate::limits::Limits;
-use crate::plugin::{Bound, Loaded};
+use crate::store::CallState;
+
+/// What the background thread refills: a plugin's warm queue and the means to make its
+/// instances. Implemented by the loaded plugin (which sits above this module); the thread
+/// holds it weakly, so a plugin dropped by its users is not kept alive by a pending refill.
+pub(crate) trait Refill: Send + Sync {
+    /// Tops the queue up (see [`WarmQueue::refill`]).
+    fn refill(&self) -> Filled;
+}
 
 /// How long (in 1 ms steps) a refill waits for an idle core before giving up.
 const IDLE_WAIT_STEPS: u32 = 20;
 
 /// One plugin's queue.
 pub(crate) struct WarmQueue {
-    slots: Mutex<Vec<(Store<CallState>, Bound)>>,
+    slots: Mutex<Vec<(Store<CallState>, Ready)>>,
     /// How many instances to keep ready; 0 disables pre-warming.
     pub(crate) target: usize,
     /// The limits warm instances are created under (the plugin's load-time limits).
@@ -43,14 +51,16 @@ pub(crate) struct WarmQueue {
     refill_asked: AtomicBool,
     /// Warm instances held across the runtime (shared with every queue).
     total: Arc<AtomicUsize>,
+    /// The plugin this queue belongs to, for the background thread.
+    owner: Weak<dyn Refill>,
 }
 
 impl WarmQueue {
-    pub(crate) fn new(target: usize, limits: Limits, total: Arc<AtomicUsize>) -> Self {
-        WarmQueue { slots: Mutex::new(Vec::new()), target, limits, refill_asked: AtomicBool::new(false), total }
+    pub(crate) fn new(target: usize, limits: Limits, total: Arc<AtomicUsize>, owner: Weak<dyn Refill>) -> Self {
+        WarmQueue { slots: Mutex::new(Vec::new()), target, limits, refill_asked: AtomicBool::new(false), total, owner }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Store<CallState>, Bound)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Store<CallState>, Ready)>> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -62,7 +72,7 @@ impl WarmQueue {
     /// Takes a ready instance, if there is one that suits `limits` (a warm instance was
     /// created under the plugin's memory limit, so a call with a smaller one instantiates
     /// inline instead).
-    pub(crate) fn take(&self, limits: &Limits) -> Option<(Store<CallState>, Bound)> {
+    pub(crate) fn take(&self, limits: &Limits) -> Option<(Store<CallState>, Ready)> {
         if self.target == 0 || limits.memory < self.limits.memory {
             return None;
         }
@@ -84,21 +94,21 @@ impl WarmQueue {
     /// running call would slow that call down. Under sustained load the queue stays empty
     /// and calls instantiate inline.
     ///
-    /// Returns [`Refill::Busy`] when it stopped for want of an idle core (the warmer retries
-    /// later), else [`Refill::Done`].
+    /// Returns [`Filled::Busy`] when it stopped for want of an idle core (the warmer retries
+    /// later), else [`Filled::Done`].
     pub(crate) fn refill(
         &self,
         cap: usize,
         idle: impl Fn() -> bool,
-        mut make: impl FnMut() -> wasmtime::Result<(Store<CallState>, Bound)>,
-    ) -> Refill {
+        mut make: impl FnMut() -> wasmtime::Result<(Store<CallState>, Ready)>,
+    ) -> Filled {
         self.refill_asked.store(false, Ordering::Release);
         while self.len() < self.target {
             // Wait a little for an idle core, then give up for now.
             let mut waited = 0;
             while !idle() {
                 if waited >= IDLE_WAIT_STEPS {
-                    return Refill::Busy;
+                    return Filled::Busy;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(1));
                 waited += 1;
@@ -107,24 +117,24 @@ impl WarmQueue {
             // that call asks for a refill itself.
             if self.total.fetch_add(1, Ordering::AcqRel) >= cap {
                 self.total.fetch_sub(1, Ordering::AcqRel);
-                return Refill::Done;
+                return Filled::Done;
             }
             match make() {
                 Ok(ready) => self.lock().push(ready),
                 Err(e) => {
                     self.total.fetch_sub(1, Ordering::AcqRel);
                     tracing::debug!(error = %e, "pre-warming an instance failed; calls instantiate inline");
-                    return Refill::Done;
+                    return Filled::Done;
                 }
             }
         }
-        Refill::Done
+        Filled::Done
     }
 }
 
 /// How a refill ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Refill {
+pub(crate) enum Filled {
     /// Full, or stopped for a reason a retry would not fix.
     Done,
     /// Stopped because no core was idle: worth retrying once calls quiet down.
@@ -162,7 +172,7 @@ impl Drop for WarmQueue {
 #[derive(Default)]
 struct Pending {
     /// Plugins whose queue wants topping up.
-    refills: Vec<Weak<Loaded>>,
+    refills: Vec<Weak<dyn Refill>>,
     /// Finished calls' stores, to drop.
     retired: Vec<Store<CallState>>,
 }
@@ -195,19 +205,19 @@ impl Warmer {
         Ok(Warmer { shared, thread: handle.thread().clone() })
     }
 
-    /// Asks for `plugin`'s queue to be refilled.
-    pub(crate) fn request(&self, plugin: &Arc<Loaded>) {
-        if plugin.warm.wants_refill() {
-            self.shared.lock().refills.push(Arc::downgrade(plugin));
+    /// Asks for `queue` to be refilled.
+    pub(crate) fn request(&self, queue: &WarmQueue) {
+        if queue.wants_refill() {
+            self.shared.lock().refills.push(queue.owner.clone());
             self.wake();
         }
     }
 
-    /// Ends a call of `plugin`: drops `store` — on the background thread when a core is
+    /// Ends a call of the plugin that owns `queue`: drops `store` — on the background thread when a core is
     /// idle (`idle`), the thread is awake or being woken anyway, and fewer than
     /// [`RETIRE_MAX`] stores wait; else here — and asks for a refill.
-    pub(crate) fn finish(&self, plugin: &Arc<Loaded>, store: Store<CallState>, idle: bool) {
-        let refill = plugin.warm.wants_refill();
+    pub(crate) fn finish(&self, queue: &WarmQueue, store: Store<CallState>, idle: bool) {
+        let refill = queue.wants_refill();
         if !refill && (!idle || self.shared.parked.load(Ordering::SeqCst)) {
             // Nothing to hand over: under load (no idle core) every call ends here, without
             // touching the shared lock.
@@ -216,7 +226,7 @@ impl Warmer {
         }
         let mut pending = self.shared.lock();
         if refill {
-            pending.refills.push(Arc::downgrade(plugin));
+            pending.refills.push(queue.owner.clone());
         }
         let awake = refill || !self.shared.parked.load(Ordering::SeqCst);
         let inline = if idle && awake && pending.retired.len() < RETIRE_MAX {
@@ -254,7 +264,7 @@ fn work(shared: &Shared) {
     // Plugins whose refill found no idle core, retried every RETRY_BUSY: without this, a
     // plugin loaded (or called) while other calls kept the cores busy would stay cold until
     // its own next call.
-    let mut busy: Vec<Weak<Loaded>> = Vec::new();
+    let mut busy: Vec<Weak<dyn Refill>> = Vec::new();
     let mut last_retry = Instant::now();
     let mut last_work = Instant::now();
     let mut taken = Pending::default();
@@ -269,7 +279,7 @@ fn work(shared: &Shared) {
         }
         for weak in taken.refills.drain(..) {
             let Some(plugin) = weak.upgrade() else { continue };
-            if plugin.refill_warm() == Refill::Busy && !busy.iter().any(|b| b.ptr_eq(&weak)) {
+            if plugin.refill() == Filled::Busy && !busy.iter().any(|b| b.ptr_eq(&weak)) {
                 busy.push(weak);
             }
         }

@@ -10,6 +10,7 @@ use plinth::registry::state::Home;
 use plinth::registry::{Registry, install};
 
 #[test]
+#[cfg_attr(not(feature = "fault-injection"), ignore = "needs the crash points of feature `fault-injection`: run `cargo xtask test`")]
 fn a_crash_mid_install_never_leaves_a_half_written_lock() {
     let tmp = tempfile::tempdir().unwrap();
     let home = Home::new(tmp.path().join("home"));

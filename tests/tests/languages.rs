@@ -82,8 +82,9 @@ fn rejects_bad_input(name: &str) {
         }
         assert!(!err.retryable());
     }
+    // A name the plugin did not list is refused by the host, before any instance is made.
     let err = p.call_tool("summarize", &CallContext::default(), "{}").unwrap_err();
-    assert!(matches!(err, InvokeError::Guest(PluginError::NotFound(ref n)) if n == "summarize"), "{err:?}");
+    assert!(matches!(err, InvokeError::ExportNotFound { ref name, .. } if name == "summarize"), "{err:?}");
 }
 
 fn logs_through_the_host(name: &str) {

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{guest, plugin};
-use plinth::{CallContext, Format, InvokeError, Json, Kind, Limits, LoadError, PluginError};
+use plinth::{CallContext, Format, InvokeError, Json, Kind, Limits, LoadError};
 use serde_json::json;
 
 fn load_wat(wat: &str) -> Result<plinth::Plugin, LoadError> {
@@ -58,7 +58,7 @@ fn the_envelope_is_exactly_what_those_engines_send() {
 #[test]
 fn a_wrong_node_name_is_not_found() {
     let err = plugin("legacy_echo").run_node("other", &CallContext::default(), "{}").unwrap_err();
-    assert!(matches!(err, InvokeError::Guest(PluginError::NotFound(_))), "{err:?}");
+    assert!(matches!(err, InvokeError::ExportNotFound { .. }), "{err:?}");
     let err = plugin("legacy_echo").call_tool("x", &CallContext::default(), "{}").unwrap_err();
     assert!(matches!(err, InvokeError::KindNotProvided { kind: Kind::Tool, .. }), "{err:?}");
 }

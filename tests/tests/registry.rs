@@ -54,7 +54,11 @@ fn a_manifest_parses_and_matches_its_component() {
     assert_eq!((limits.fuel, limits.timeout), (5_000_000, Duration::from_millis(250)));
     assert_eq!(limits.memory, Limits::default().memory);
     assert_eq!(m.config_json(), serde_json::json!({"threshold": 0.8}));
-    assert_eq!(m.entry_path(std::path::Path::new("/p/plinth.toml")), std::path::Path::new("/p/text_classifier.wasm"));
+    // The entry resolves inside the manifest's directory (symlinks followed).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("text_classifier.wasm"), b"x").unwrap();
+    let real = dir.path().canonicalize().unwrap().join("text_classifier.wasm");
+    assert_eq!(m.entry_path(&dir.path().join("plinth.toml")).unwrap(), real);
     m.check(&plugin("text_classifier")).unwrap();
 }
 
@@ -141,12 +145,13 @@ fn impact_says_what_changes() {
     let r = Registry::new();
     let key = Key::global("p");
     let first = r.impact(&key, &plugin("text_classifier")).unwrap();
-    assert_eq!((first.added.clone(), first.needs_restart), (vec!["tool classify".to_string()], false));
+    let labels = |e: &[plinth::registry::Export]| e.iter().map(ToString::to_string).collect::<Vec<_>>();
+    assert_eq!((labels(&first.added), first.needs_restart), (vec!["tool classify".to_string()], false));
     put(&r, key.clone(), "1.0.0", "text_classifier").unwrap();
     let same = r.impact(&key, &plugin("text_classifier")).unwrap();
-    assert_eq!(same.replaced, ["tool classify"]);
+    assert_eq!(labels(&same.replaced), ["tool classify"]);
     let other = r.impact(&key, &plugin("interval_trigger")).unwrap();
-    assert_eq!((other.added.clone(), other.removed.clone()), (vec!["trigger interval".to_string()], vec!["tool classify".to_string()]));
+    assert_eq!((labels(&other.added), labels(&other.removed)), (vec!["trigger interval".to_string()], vec!["tool classify".to_string()]));
     assert!(other.needs_restart, "replacing with a trigger needs a restart");
 }
 

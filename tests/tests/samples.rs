@@ -45,7 +45,7 @@ fn text_classifier_rejects_bad_input_and_unknown_names() {
     assert!(matches!(err, InvokeError::Guest(PluginError::InvalidInput(_))), "{err:?}");
     assert!(!err.retryable());
     let err = p.call_tool("summarize", &CallContext::default(), "{}").unwrap_err();
-    assert!(matches!(err, InvokeError::Guest(PluginError::NotFound(_))), "{err:?}");
+    assert!(matches!(err, InvokeError::ExportNotFound { .. }), "{err:?}");
     // Not JSON: refused by the host before any guest code runs.
     let err = p.call_tool("classify", &CallContext::default(), "{text").unwrap_err();
     assert!(matches!(err, InvokeError::InvalidRequest(_)), "{err:?}");

@@ -28,7 +28,8 @@ fn install_two_then_open_and_call_by_handler() {
     let home = Home::new(tmp.path().join("home"));
     let (locked, impact) = install(runtime(), &home, &classifier_dir(tmp.path()), None, Grants::default()).unwrap();
     assert_eq!((locked.name.as_str(), locked.version.as_str(), locked.api.as_str()), ("text-classifier", "0.1.0", "0.1.0"));
-    assert_eq!(impact.added, ["tool classify"]);
+    assert_eq!(impact.added.iter().map(ToString::to_string).collect::<Vec<_>>(), ["tool classify"]);
+    assert!(!impact.unchanged);
     assert!(locked.manifest_sha256.is_some());
     // A bare .wasm, for a tenant.
     let (bare, _) = install(runtime(), &home, &guest("json_transform"), Some("acme"), Grants::default()).unwrap();
@@ -46,7 +47,8 @@ fn install_two_then_open_and_call_by_handler() {
 
     // Reinstalling shows the impact; the lock has one entry per plugin.
     let (_, again) = install(runtime(), &home, &classifier_dir(tmp.path()), None, Grants::default()).unwrap();
-    assert_eq!(again.replaced, ["tool classify"]);
+    assert_eq!(again.replaced.iter().map(ToString::to_string).collect::<Vec<_>>(), ["tool classify"]);
+    assert!(again.unchanged, "the same files, source and grants: nothing to write");
     assert_eq!(home.read_lock().unwrap().plugin.len(), 2);
 }
 
@@ -176,7 +178,7 @@ fn doctor_names_a_tampered_manifest_and_its_fix() {
     std::fs::write(home.store_path(&sha, "toml"), "name = \"evil\"").unwrap();
     let problems = plinth::registry::doctor(runtime(), &home).unwrap();
     assert_eq!(problems.len(), 1, "{problems:?}");
-    assert!(problems[0].problem.contains(&sha) && problems[0].fix.contains("plinth plugin install"), "{problems:?}");
+    assert!(problems[0].problem.contains(&sha) && problems[0].fix == "plinth plugin update text-classifier --yes", "{problems:?}");
     // And it is refused at load.
     let (_, report) = Registry::open(runtime(), &home).unwrap();
     assert!(matches!(report.failed[0].1, RegistryError::Tampered { .. }), "{report:?}");

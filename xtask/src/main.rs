@@ -201,5 +201,10 @@ fn test(require_all: bool, extra: &[String]) -> anyhow::Result<()> {
     build_guests(require_all, false)?;
     // The logic the sample guests share is a host-testable crate of the guest workspace.
     run(cargo().current_dir(root().join("guests")).args(["test", "-p", "classify"]))?;
-    run(cargo().current_dir(root()).args(["test", "--workspace"]).args(extra))
+    // `fault-injection` turns on the crash points the kill -9 tests use; it is never in a
+    // default build.
+    run(cargo()
+        .current_dir(root())
+        .args(["test", "--workspace", "--features", "plinth/fault-injection,plinth-tests/fault-injection"])
+        .args(extra))
 }

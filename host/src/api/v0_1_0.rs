@@ -4,8 +4,9 @@
 use wasmtime::Store;
 use wasmtime::component::{HasSelf, Instance, InstancePre, Linker};
 
-use crate::call::CallState;
+use super::{Call, RawHandle, RawPoll};
 use crate::error::PluginError;
+use crate::store::CallState;
 use crate::types::{self as t, Kind, Level};
 
 wasmtime::component::bindgen!({
@@ -39,37 +40,22 @@ impl self::plinth::plugin::host::Host for CallState {
 }
 
 /// Export indices of one plugin, looked up once at load.
-pub(crate) struct Exports {
+pub(crate) struct ExportIndices {
     node: Option<node::GuestIndices>,
     tool: Option<tool::GuestIndices>,
     trigger: Option<trigger::GuestIndices>,
     listener: Option<listener::GuestIndices>,
 }
 
-/// A trigger poll before the host has checked its JSON.
-pub(crate) struct RawPoll {
-    pub events: Vec<String>,
-    pub cursor: Option<String>,
-    pub next_poll_ms: Option<u64>,
-}
-
-/// A listener result before the host has checked its JSON.
-pub(crate) struct RawHandle {
-    pub dispatches: Vec<(String, String)>,
-    pub reply: Option<t::Reply>,
-}
-
-type Call<T> = wasmtime::Result<Result<T, PluginError>>;
-
 fn missing(kind: Kind) -> wasmtime::Error {
     wasmtime::format_err!("plugin does not export {kind} (checked at load; this is a host bug)")
 }
 
-impl Exports {
+impl ExportIndices {
     /// Looks up the exports of `kinds` (which the caller detected from the component type).
-    pub(crate) fn new(pre: &InstancePre<CallState>, kinds: &[Kind]) -> wasmtime::Result<Exports> {
+    pub(crate) fn new(pre: &InstancePre<CallState>, kinds: &[Kind]) -> wasmtime::Result<ExportIndices> {
         let has = |k| kinds.contains(&k);
-        Ok(Exports {
+        Ok(ExportIndices {
             node: has(Kind::Node).then(|| node::GuestIndices::new(pre)).transpose()?,
             tool: has(Kind::Tool).then(|| tool::GuestIndices::new(pre)).transpose()?,
             trigger: has(Kind::Trigger).then(|| trigger::GuestIndices::new(pre)).transpose()?,
@@ -79,8 +65,8 @@ impl Exports {
 
     /// Looks up and type-checks every exported function in a fresh instance (once per
     /// instance; a pre-warmed instance has this done before its call arrives).
-    pub(crate) fn bind(&self, store: &mut Store<CallState>, inst: &Instance) -> wasmtime::Result<Bound> {
-        Ok(Bound {
+    pub(crate) fn bind(&self, store: &mut Store<CallState>, inst: &Instance) -> wasmtime::Result<BoundExports> {
+        Ok(BoundExports {
             node: self.node.as_ref().map(|i| i.load(&mut *store, inst)).transpose()?,
             tool: self.tool.as_ref().map(|i| i.load(&mut *store, inst)).transpose()?,
             trigger: self.trigger.as_ref().map(|i| i.load(&mut *store, inst)).transpose()?,
@@ -90,14 +76,14 @@ impl Exports {
 }
 
 /// The exports of one instance, ready to call.
-pub(crate) struct Bound {
+pub(crate) struct BoundExports {
     node: Option<node::Guest>,
     tool: Option<tool::Guest>,
     trigger: Option<trigger::Guest>,
     listener: Option<listener::Guest>,
 }
 
-impl Bound {
+impl BoundExports {
     /// Calls the `list-*` function of `kind`.
     pub(crate) fn list(&self, kind: Kind, store: &mut Store<CallState>) -> wasmtime::Result<Vec<t::Spec>> {
         Ok(match kind {

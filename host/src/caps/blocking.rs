@@ -17,7 +17,15 @@ use wasmtime_wasi_io::bindings::wasi::io::streams::{self, Host as _, HostInputSt
 use wasmtime_wasi_io::poll::DynPollable;
 use wasmtime_wasi_io::streams::{DynInputStream, DynOutputStream, StreamResult};
 
-use crate::call::CallState;
+/// The store data the bounded functions need: the call's deadline and its resource table.
+/// Implemented by the call's store data (`crate::store::CallState`), which sits above this
+/// module.
+pub(crate) trait BoundedIo: Send + 'static {
+    /// When the call's wall-clock budget ends; `None` for no representable end.
+    fn deadline(&self) -> Option<Instant>;
+    /// The store's resource table.
+    fn table(&mut self) -> &mut wasmtime::component::ResourceTable;
+}
 
 /// The WASI io version wasmtime-wasi registers; guests importing any 0.2.x resolve to it.
 const POLL: &str = "wasi:io/poll@0.2.12";
@@ -50,57 +58,63 @@ fn stream_result<T>(
 }
 
 /// Replaces the blocking `wasi:io` functions in `linker` (after WASI has been added).
-pub(crate) fn bound_blocking(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
-    type Cx<'a> = StoreContextMut<'a, CallState>;
+pub(crate) fn bound_blocking<T: BoundedIo>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    type Cx<'a, T> = StoreContextMut<'a, T>;
     linker.allow_shadowing(true);
 
     let mut poll = linker.instance(POLL)?;
-    poll.func_wrap("poll", |mut s: Cx<'_>, (list,): (Vec<Resource<DynPollable>>,)| {
-        let deadline = s.data().deadline;
+    poll.func_wrap("poll", |mut s: Cx<'_, T>, (list,): (Vec<Resource<DynPollable>>,)| {
+        let deadline = s.data().deadline();
         let table = s.data_mut().table();
         Ok((bounded(deadline, table.poll(list))??,))
     })?;
-    poll.func_wrap("[method]pollable.block", |mut s: Cx<'_>, (p,): (Resource<DynPollable>,)| {
-        let deadline = s.data().deadline;
+    poll.func_wrap("[method]pollable.block", |mut s: Cx<'_, T>, (p,): (Resource<DynPollable>,)| {
+        let deadline = s.data().deadline();
         let table = s.data_mut().table();
         bounded(deadline, table.block(p))?
     })?;
 
     let mut st = linker.instance(STREAMS)?;
-    st.func_wrap("[method]input-stream.blocking-read", |mut s: Cx<'_>, (r, len): (Resource<DynInputStream>, u64)| {
-        let deadline = s.data().deadline;
+    st.func_wrap("[method]input-stream.blocking-read", |mut s: Cx<'_, T>, (r, len): (Resource<DynInputStream>, u64)| {
+        let deadline = s.data().deadline();
         let table = s.data_mut().table();
         let out = bounded(deadline, table.blocking_read(r, len))?;
         stream_result(table, out)
     })?;
-    st.func_wrap("[method]input-stream.blocking-skip", |mut s: Cx<'_>, (r, len): (Resource<DynInputStream>, u64)| {
-        let deadline = s.data().deadline;
+    st.func_wrap("[method]input-stream.blocking-skip", |mut s: Cx<'_, T>, (r, len): (Resource<DynInputStream>, u64)| {
+        let deadline = s.data().deadline();
         let table = s.data_mut().table();
         let out = bounded(deadline, table.blocking_skip(r, len))?;
         stream_result(table, out)
     })?;
-    st.func_wrap("[method]output-stream.blocking-write-and-flush", |mut s: Cx<'_>, (w, bytes): (Resource<DynOutputStream>, Vec<u8>)| {
-        let deadline = s.data().deadline;
-        let table = s.data_mut().table();
-        let out = bounded(deadline, table.blocking_write_and_flush(w, bytes))?;
-        stream_result(table, out)
-    })?;
-    st.func_wrap("[method]output-stream.blocking-write-zeroes-and-flush", |mut s: Cx<'_>, (w, len): (Resource<DynOutputStream>, u64)| {
-        let deadline = s.data().deadline;
-        let table = s.data_mut().table();
-        let out = bounded(deadline, table.blocking_write_zeroes_and_flush(w, len))?;
-        stream_result(table, out)
-    })?;
-    st.func_wrap("[method]output-stream.blocking-flush", |mut s: Cx<'_>, (w,): (Resource<DynOutputStream>,)| {
-        let deadline = s.data().deadline;
+    st.func_wrap(
+        "[method]output-stream.blocking-write-and-flush",
+        |mut s: Cx<'_, T>, (w, bytes): (Resource<DynOutputStream>, Vec<u8>)| {
+            let deadline = s.data().deadline();
+            let table = s.data_mut().table();
+            let out = bounded(deadline, table.blocking_write_and_flush(w, bytes))?;
+            stream_result(table, out)
+        },
+    )?;
+    st.func_wrap(
+        "[method]output-stream.blocking-write-zeroes-and-flush",
+        |mut s: Cx<'_, T>, (w, len): (Resource<DynOutputStream>, u64)| {
+            let deadline = s.data().deadline();
+            let table = s.data_mut().table();
+            let out = bounded(deadline, table.blocking_write_zeroes_and_flush(w, len))?;
+            stream_result(table, out)
+        },
+    )?;
+    st.func_wrap("[method]output-stream.blocking-flush", |mut s: Cx<'_, T>, (w,): (Resource<DynOutputStream>,)| {
+        let deadline = s.data().deadline();
         let table = s.data_mut().table();
         let out = bounded(deadline, table.blocking_flush(w))?;
         stream_result(table, out)
     })?;
     st.func_wrap(
         "[method]output-stream.blocking-splice",
-        |mut s: Cx<'_>, (w, r, len): (Resource<DynOutputStream>, Resource<DynInputStream>, u64)| {
-            let deadline = s.data().deadline;
+        |mut s: Cx<'_, T>, (w, r, len): (Resource<DynOutputStream>, Resource<DynInputStream>, u64)| {
+            let deadline = s.data().deadline();
             let table = s.data_mut().table();
             let out = bounded(deadline, table.blocking_splice(w, r, len))?;
             stream_result(table, out)

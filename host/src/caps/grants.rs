@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::error::CapabilityError;
+
 /// Read-only or read-write access to a directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -28,6 +30,7 @@ pub enum Stdio {
 
 /// A directory the plugin asks for, by the path it will see.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FsAsk {
     /// Absolute path inside the guest, e.g. `/data`.
     pub guest: String,
@@ -36,6 +39,7 @@ pub struct FsAsk {
 
 /// What a plugin asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Asks {
     #[serde(default)]
     pub fs: Vec<FsAsk>,
@@ -51,6 +55,7 @@ pub struct Asks {
 
 /// An operator's grant of a host directory at a guest path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FsGrant {
     pub guest: String,
     pub host: PathBuf,
@@ -59,6 +64,7 @@ pub struct FsGrant {
 
 /// An operator's grant of one environment variable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EnvGrant {
     pub name: String,
     /// The value to give; `None` takes it from the host's environment at resolve time.
@@ -68,6 +74,7 @@ pub struct EnvGrant {
 
 /// What an operator grants one plugin.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Grants {
     #[serde(default)]
     pub fs: Vec<FsGrant>,
@@ -185,17 +192,6 @@ impl<'de> Deserialize<'de> for HostPattern {
         let s = String::deserialize(d)?;
         HostPattern::parse(&s).map_err(serde::de::Error::custom)
     }
-}
-
-/// A capability declaration that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CapabilityError {
-    #[error("bad host pattern `{pattern}`: {reason} (e.g. api.example.com, *.example.com, 127.0.0.1:8080, host:*)")]
-    BadHostPattern { pattern: String, reason: String },
-    #[error("guest path `{path}` must be absolute and contain no `.` or `..` (e.g. /data)")]
-    BadGuestPath { path: String },
-    #[error("granted directory {host} for {guest} cannot be used: {reason}")]
-    BadHostDir { guest: String, host: PathBuf, reason: String },
 }
 
 /// A directory the guest will see.

@@ -38,8 +38,12 @@ use crate::types::Kind;
 
 use super::RegistryError;
 
+/// Longest version string a manifest may give, in bytes.
+pub const MAX_VERSION_LEN: usize = 64;
+
 /// Names the plugin says it provides, by kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Provides {
     #[serde(default)]
     pub node: Vec<String>,
@@ -64,6 +68,7 @@ impl Provides {
 
 /// Default limits (unset ones come from the runtime).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ManifestLimits {
     pub fuel: Option<u64>,
     /// Bytes.
@@ -109,8 +114,10 @@ impl Manifest {
     /// Parses manifest text.
     pub fn parse(text: &str) -> Result<Manifest, String> {
         let m: Manifest = toml::from_str(text).map_err(|e| e.to_string())?;
-        if m.name.is_empty() || !m.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(format!("name `{}` must be non-empty ASCII letters, digits, `-` or `_`", m.name));
+        super::check_name("name", &m.name)?;
+        let version = m.version.to_string();
+        if version.len() > MAX_VERSION_LEN {
+            return Err(format!("version is {} bytes long, over the {MAX_VERSION_LEN}-byte limit", version.len()));
         }
         if m.entry.contains("..") || Path::new(&m.entry).is_absolute() {
             return Err(format!("entry `{}` must be a path inside the plugin directory", m.entry));
@@ -118,9 +125,18 @@ impl Manifest {
         Ok(m)
     }
 
-    /// The entry `.wasm` for a manifest at `manifest_path`.
-    pub fn entry_path(&self, manifest_path: &Path) -> PathBuf {
-        manifest_path.parent().unwrap_or(Path::new(".")).join(&self.entry)
+    /// The entry `.wasm` for a manifest at `manifest_path`, with symlinks resolved; an entry
+    /// that resolves outside the manifest's directory (a symlink pointing out) is refused.
+    pub fn entry_path(&self, manifest_path: &Path) -> Result<PathBuf, RegistryError> {
+        let dir = manifest_path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let entry = dir.join(&self.entry);
+        let bad = |reason: String| RegistryError::Manifest { path: manifest_path.to_path_buf(), reason };
+        let real_dir = dir.canonicalize().map_err(|e| bad(format!("cannot resolve its directory {}: {e}", dir.display())))?;
+        let real = entry.canonicalize().map_err(|e| bad(format!("entry `{}` ({}): {e}", self.entry, entry.display())))?;
+        if !real.starts_with(&real_dir) {
+            return Err(bad(format!("entry `{}` resolves to {}, outside the plugin directory", self.entry, real.display())));
+        }
+        Ok(real)
     }
 
     /// `runtime_defaults` overridden by the manifest's limits.

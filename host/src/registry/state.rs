@@ -22,7 +22,11 @@ use sha2::{Digest, Sha256};
 use crate::caps::grants::Grants;
 use crate::types::Kind;
 
-use super::RegistryError;
+use super::{Export, Key, RegistryError};
+
+/// The `plinth.lock` format this host writes. Version 1 (exports as `"kind name"` strings)
+/// is still read.
+pub const LOCK_VERSION: u32 = 2;
 
 /// One plugin in `plugins.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +50,12 @@ fn yes() -> bool {
     true
 }
 
+impl DesiredPlugin {
+    pub fn key(&self) -> Key {
+        Key { tenant: self.tenant.clone(), name: self.name.clone() }
+    }
+}
+
 /// `plugins.toml`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Desired {
@@ -66,9 +76,69 @@ pub struct LockedPlugin {
     pub manifest_sha256: Option<String>,
     pub api: String,
     pub kinds: Vec<Kind>,
-    /// `kind name` of everything it exports.
-    pub exports: Vec<String>,
+    /// Everything it exports.
+    pub exports: Vec<Export>,
     pub source: String,
+}
+
+impl LockedPlugin {
+    pub fn key(&self) -> Key {
+        Key { tenant: self.tenant.clone(), name: self.name.clone() }
+    }
+}
+
+/// A version-1 lock entry: exports were `"kind name"` strings.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LockedPluginV1 {
+    name: String,
+    #[serde(default)]
+    tenant: Option<String>,
+    version: String,
+    wasm_sha256: String,
+    #[serde(default)]
+    manifest_sha256: Option<String>,
+    api: String,
+    kinds: Vec<Kind>,
+    exports: Vec<String>,
+    source: String,
+}
+
+#[derive(Deserialize)]
+struct LockFileV1 {
+    #[serde(default)]
+    plugin: Vec<LockedPluginV1>,
+}
+
+impl LockFileV1 {
+    fn upgrade(self) -> Result<LockFile, String> {
+        let plugin = self
+            .plugin
+            .into_iter()
+            .map(|p| {
+                let exports = p
+                    .exports
+                    .iter()
+                    .map(|label| {
+                        let (kind, name) = label.split_once(' ').ok_or_else(|| format!("export `{label}` is not `kind name`"))?;
+                        Ok(Export { kind: kind.parse()?, name: name.to_string() })
+                    })
+                    .collect::<Result<_, String>>()?;
+                Ok(LockedPlugin {
+                    name: p.name,
+                    tenant: p.tenant,
+                    version: p.version,
+                    wasm_sha256: p.wasm_sha256,
+                    manifest_sha256: p.manifest_sha256,
+                    api: p.api,
+                    kinds: p.kinds,
+                    exports,
+                    source: p.source,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(LockFile { version: LOCK_VERSION, plugin })
+    }
 }
 
 /// `plinth.lock`.
@@ -81,7 +151,40 @@ pub struct LockFile {
 
 impl Default for LockFile {
     fn default() -> Self {
-        LockFile { version: 1, plugin: Vec::new() }
+        LockFile { version: LOCK_VERSION, plugin: Vec::new() }
+    }
+}
+
+impl LockFile {
+    /// Parses lock text: a format version this host knows, and entries it can read.
+    pub fn parse(text: &str) -> Result<LockFile, String> {
+        if text.trim().is_empty() {
+            return Err("the file is empty (truncated?)".into());
+        }
+        let table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        match table.get("version") {
+            Some(toml::Value::Integer(1)) => {
+                let v1: LockFileV1 = toml::from_str(text).map_err(|e| e.to_string())?;
+                v1.upgrade()
+            }
+            Some(toml::Value::Integer(v)) if *v == i64::from(LOCK_VERSION) => toml::from_str(text).map_err(|e| e.to_string()),
+            Some(other) => {
+                Err(format!("its format version {other} is not one this plinth reads (1 or {LOCK_VERSION}); a newer plinth wrote it?"))
+            }
+            None => Err("it has no format `version`".into()),
+        }
+    }
+
+    /// The entry of `key`, if locked.
+    pub fn find(&self, key: &Key) -> Option<&LockedPlugin> {
+        self.plugin.iter().find(|p| p.name == key.name && p.tenant == key.tenant)
+    }
+}
+
+impl Desired {
+    /// The entry of `key`, if desired.
+    pub fn find(&self, key: &Key) -> Option<&DesiredPlugin> {
+        self.plugin.iter().find(|p| p.name == key.name && p.tenant == key.tenant)
     }
 }
 
@@ -176,8 +279,18 @@ impl Home {
         let text = toml::to_string_pretty(d).map_err(|e| io_err(&self.desired_path(), e))?;
         atomic_write(&self.desired_path(), text.as_bytes())
     }
+    /// Reads `plinth.lock` (none yet: an empty lock). A lock that cannot be read is
+    /// [`RegistryError::BadLock`]: nothing runs from it until it is rebuilt.
     pub fn read_lock(&self) -> Result<LockFile, RegistryError> {
-        Self::read_toml(&self.lock_path())
+        let path = self.lock_path();
+        match std::fs::read_to_string(&path) {
+            Ok(text) => LockFile::parse(&text).map_err(|reason| RegistryError::BadLock { path, reason }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LockFile::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                Err(RegistryError::BadLock { path, reason: "it is not UTF-8 text".into() })
+            }
+            Err(e) => Err(io_err(&path, e)),
+        }
     }
     pub fn write_lock(&self, l: &LockFile, _lock: &StateLock) -> Result<(), RegistryError> {
         let text = toml::to_string_pretty(l).map_err(|e| io_err(&self.lock_path(), e))?;
@@ -189,11 +302,13 @@ impl Home {
         self.store_dir().join(format!("{sha256}.{ext}"))
     }
 
-    /// Stores `bytes` under their hash (idempotent); returns the hash.
+    /// Stores `bytes` under their hash (idempotent); returns the hash. A stored file that
+    /// no longer has its hash (modified, truncated) is rewritten.
     pub fn store_put(&self, bytes: &[u8], ext: &str, _lock: &StateLock) -> Result<String, RegistryError> {
         let sha = sha256_hex(bytes);
         let path = self.store_path(&sha, ext);
-        if !path.exists() {
+        let intact = std::fs::read(&path).is_ok_and(|stored| sha256_hex(&stored) == sha);
+        if !intact {
             atomic_write(&path, bytes)?;
         }
         Ok(sha)

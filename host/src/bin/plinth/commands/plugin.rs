@@ -1,0 +1,185 @@
+//! `plinth plugin …`: install, update, list, show, enable, disable, uninstall, doctor.
+
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+use clap::Subcommand;
+use plinth::registry::{RegistryError, doctor, install_confirmed, repair, set_enabled, uninstall, update};
+
+use super::{confirm, home, key, registry_runtime};
+use crate::exit::{Failure, registry_failure};
+use crate::flags::{CapArgs, parse_tenant};
+
+/// Manage installed plugins under $PLINTH_HOME (default ~/.plinth).
+#[derive(Subcommand)]
+pub enum PluginCmd {
+    /// Install a plugin: a directory with plinth.toml, a plinth.toml, or a bare .wasm (named
+    /// after its file, version 0.0.0). The --allow-* flags are the operator's grants (the
+    /// manifest holds the plugin's asks).
+    Install {
+        path: PathBuf,
+        /// Install for this tenant only (default: global, visible to every tenant).
+        #[arg(long, value_parser = parse_tenant)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        grants: CapArgs,
+        /// Apply without asking (required without a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Reinstall a plugin from PATH, or from where it was installed from; without --allow-*
+    /// flags it keeps the grants it has.
+    Update {
+        name: String,
+        path: Option<PathBuf>,
+        /// The tenant the plugin was installed for (default: the global one).
+        #[arg(long, value_parser = parse_tenant)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        grants: CapArgs,
+        /// Apply without asking (required without a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// List installed plugins.
+    List,
+    /// Show one installed plugin.
+    Show {
+        name: String,
+        /// The tenant the plugin was installed for (default: the global one).
+        #[arg(long, value_parser = parse_tenant)]
+        tenant: Option<String>,
+    },
+    /// Enable an installed plugin.
+    Enable {
+        name: String,
+        /// The tenant the plugin was installed for (default: the global one).
+        #[arg(long, value_parser = parse_tenant)]
+        tenant: Option<String>,
+    },
+    /// Disable an installed plugin (it stays installed; calls to it fail).
+    Disable {
+        name: String,
+        /// The tenant the plugin was installed for (default: the global one).
+        #[arg(long, value_parser = parse_tenant)]
+        tenant: Option<String>,
+    },
+    /// Remove an installed plugin.
+    Uninstall {
+        name: String,
+        /// The tenant the plugin was installed for (default: the global one).
+        #[arg(long, value_parser = parse_tenant)]
+        tenant: Option<String>,
+    },
+    /// Check every installed plugin and the state files; exit 1 on any problem.
+    Doctor {
+        /// First repair what can be repaired: roll back installs that did not finish.
+        #[arg(long)]
+        repair: bool,
+    },
+}
+
+pub fn run(cmd: PluginCmd) -> Result<(), Failure> {
+    let home = home()?;
+    match cmd {
+        PluginCmd::Install { path, tenant, grants, yes } => {
+            let runtime = registry_runtime(&home)?;
+            eprintln!("installing {}:", path.display());
+            let (locked, impact) = install_confirmed(&runtime, &home, &path, tenant.as_deref(), grants.grants()?, |i| confirm(i, yes))
+                .map_err(registry_failure)?;
+            let exports = locked.exports.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            let k = key(&locked.name, &locked.tenant);
+            if impact.unchanged {
+                outln!("{k} {} is already installed from {}: nothing changed ({exports})", locked.version, locked.source);
+            } else {
+                outln!("installed {k} {} ({exports})", locked.version);
+            }
+        }
+        PluginCmd::Update { name, path, tenant, grants, yes } => {
+            let runtime = registry_runtime(&home)?;
+            let k = key(&name, &tenant);
+            let grants = if grants.any() { Some(grants.grants()?) } else { None };
+            eprintln!("updating {k}:");
+            let (locked, impact) = update(&runtime, &home, &k, path.as_deref(), grants, |i| confirm(i, yes)).map_err(registry_failure)?;
+            if impact.unchanged {
+                outln!("{k} {} is already installed from {}: nothing changed", locked.version, locked.source);
+            } else {
+                outln!("updated {k} to {}", locked.version);
+            }
+        }
+        PluginCmd::List => {
+            let lock = home.read_lock().map_err(registry_failure)?;
+            let desired = home.read_desired().map_err(registry_failure)?;
+            outln!("{:<24} {:<10} {:<10} {:<8} {:<8} EXPORTS", "NAME", "TENANT", "VERSION", "ENABLED", "API");
+            for p in &lock.plugin {
+                let enabled = desired.plugin.iter().find(|d| d.name == p.name && d.tenant == p.tenant).is_some_and(|d| d.enabled);
+                outln!(
+                    "{:<24} {:<10} {:<10} {:<8} {:<8} {}",
+                    p.name,
+                    p.tenant.as_deref().unwrap_or("-"),
+                    p.version,
+                    if enabled { "yes" } else { "no" },
+                    p.api,
+                    p.exports.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
+        PluginCmd::Show { name, tenant } => {
+            let lock = home.read_lock().map_err(registry_failure)?;
+            let p = lock
+                .plugin
+                .iter()
+                .find(|p| p.name == name && p.tenant == tenant)
+                .ok_or_else(|| registry_failure(RegistryError::NotInstalled(key(&name, &tenant))))?;
+            let desired = home.read_desired().map_err(registry_failure)?;
+            let d = desired.plugin.iter().find(|d| d.name == name && d.tenant == tenant);
+            outln!("{}", key(&p.name, &p.tenant));
+            outln!("  version:  {}", p.version);
+            outln!("  enabled:  {}", d.is_some_and(|d| d.enabled));
+            outln!("  api:      {}", p.api);
+            outln!("  exports:  {}", p.exports.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
+            outln!("  source:   {}", p.source);
+            outln!("  wasm:     sha256 {}", p.wasm_sha256);
+            if let Some(m) = &p.manifest_sha256 {
+                outln!("  manifest: sha256 {m}");
+            }
+            if let Some(d) = d {
+                let g = &d.grants;
+                let fs: Vec<String> = g.fs.iter().map(|f| format!("{} -> {}", f.guest, f.host.display())).collect();
+                let env: Vec<&str> = g.env.iter().map(|e| e.name.as_str()).collect();
+                let http: Vec<String> = g.http.iter().map(|h| h.to_string()).collect();
+                outln!("  grants:   fs [{}], env [{}], http [{}]", fs.join(", "), env.join(", "), http.join(", "));
+            }
+        }
+        PluginCmd::Enable { name, tenant } => {
+            set_enabled(&home, &key(&name, &tenant), true).map_err(registry_failure)?;
+            outln!("enabled {}", key(&name, &tenant));
+        }
+        PluginCmd::Disable { name, tenant } => {
+            set_enabled(&home, &key(&name, &tenant), false).map_err(registry_failure)?;
+            outln!("disabled {}", key(&name, &tenant));
+        }
+        PluginCmd::Uninstall { name, tenant } => {
+            uninstall(&home, &key(&name, &tenant)).map_err(registry_failure)?;
+            outln!("uninstalled {}", key(&name, &tenant));
+        }
+        PluginCmd::Doctor { repair: fix } => {
+            let runtime = registry_runtime(&home)?;
+            if fix {
+                for line in repair(&runtime, &home).map_err(registry_failure)? {
+                    outln!("repaired {line}");
+                }
+            }
+            let problems = doctor(&runtime, &home).map_err(registry_failure)?;
+            if problems.is_empty() {
+                outln!("ok: no problems found in {}", home.root().display());
+                return Ok(());
+            }
+            for p in &problems {
+                outln!("{}: {} — fix: {}", p.plugin, p.problem, p.fix);
+            }
+            return Err(Failure { code: 1, error: anyhow!("{} problem(s) found", problems.len()) });
+        }
+    }
+    Ok(())
+}

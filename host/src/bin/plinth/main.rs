@@ -1,0 +1,70 @@
+//! `plinth`: inspect, invoke and manage plugin components from the command line. One module
+//! per command under `commands/`; shared flags in `flags`; exit codes in `exit`.
+
+#![deny(unsafe_code)]
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// `println!` that ends the program quietly when stdout is closed (`plinth … | head`)
+/// instead of panicking.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($t)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
+mod commands;
+mod exit;
+mod flags;
+
+use exit::Failure;
+
+#[derive(Parser)]
+#[command(name = "plinth", version, about = "Run WebAssembly plugin components: a fresh, capped instance per call.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show what a component provides: kinds, API version and the specs it lists.
+    Inspect(commands::inspect::InspectArgs),
+    /// Call a plugin once and print its output JSON on stdout (logs, fuel and time on stderr).
+    Invoke(commands::invoke::InvokeArgs),
+    /// Manage installed plugins under $PLINTH_HOME (default ~/.plinth).
+    #[command(subcommand)]
+    Plugin(commands::plugin::PluginCmd),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,plinth::guest=trace"));
+    // Colour only on a terminal: logs piped into a file or a CI log stay plain text.
+    let ansi = std::io::stderr().is_terminal();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).with_ansi(ansi).init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Inspect(args) => commands::inspect::run(args),
+        Command::Invoke(args) => commands::invoke::run(args),
+        Command::Plugin(cmd) => commands::plugin::run(cmd),
+    }
+}

@@ -1,0 +1,275 @@
+//! A loaded plugin: compiled once, inspected once, pre-instantiated once ([`load`]);
+//! every call then gets a fresh instance (see [`crate::call`]).
+//!
+//! Two formats load here: components exporting `plinth:plugin` interfaces, and legacy core
+//! modules with the `alloc/dealloc/handle` JSON ABI ([`crate::legacy`]), which behave as a
+//! plugin with one node.
+
+pub(crate) mod load;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::Store;
+
+use crate::api::{self, Call};
+use crate::cache::CacheStatus;
+use crate::call::{self, Runner, Target};
+use crate::caps::grants::Capabilities;
+use crate::error::{InvokeError, LimitsError};
+use crate::instance::Backend;
+use crate::legacy;
+use crate::limits::Limits;
+use crate::output::OutputBudget;
+use crate::store::CallState;
+use crate::types::{CallContext, Dispatch, HandleResult, InboundMessage, Json, Kind, Outcome, PollResult, Specs};
+use crate::warm::{Filled, Refill, WarmQueue};
+
+/// The `api_version()` of a legacy core module.
+pub const LEGACY_API: &str = "legacy";
+
+/// What kind of wasm a plugin is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// A component exporting `plinth:plugin` interfaces.
+    Component,
+    /// A core module with the legacy `alloc/dealloc/handle` JSON ABI (one node).
+    LegacyModule,
+}
+
+/// How to load one plugin.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Limits of its calls; `None` uses the runtime's default limits.
+    pub limits: Option<Limits>,
+    /// What it may use (the intersection of its asks and the operator's grants, see
+    /// [`Capabilities::resolve`]). Default: nothing.
+    pub capabilities: Capabilities,
+    /// Pre-warmed instances to keep ready; `None` uses `RuntimeConfig::warm_instances`.
+    pub warm_instances: Option<usize>,
+}
+
+/// A plugin loaded into a [`crate::Runtime`]. Cheap to clone (shared, immutable); call it
+/// from any number of threads at once — each call runs in its own fresh instance.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<Loaded>,
+    limits: Limits,
+}
+
+/// The shared part of a [`Plugin`].
+pub(crate) struct Loaded {
+    runner: Arc<Runner>,
+    name: Arc<str>,
+    capabilities: Arc<Capabilities>,
+    imports: Vec<String>,
+    backend: Backend,
+    api_version: &'static str,
+    kinds: Vec<Kind>,
+    specs: Specs,
+    sha256: [u8; 32],
+    cache: CacheStatus,
+    warm: WarmQueue,
+}
+
+impl Loaded {
+    fn target(&self) -> Target<'_> {
+        Target { name: &self.name, capabilities: &self.capabilities, backend: &self.backend, warm: Some(&self.warm) }
+    }
+}
+
+impl Refill for Loaded {
+    fn refill(&self) -> Filled {
+        let runner = &self.runner;
+        let target = Target { warm: None, ..self.target() };
+        self.warm.refill(runner.config.warm_cap(), || runner.has_idle_core(), || runner.fresh(&target, &self.warm.limits, Instant::now()))
+    }
+}
+
+impl Plugin {
+    #[cfg(feature = "bench")]
+    pub(crate) fn runner(&self) -> &Runner {
+        &self.inner.runner
+    }
+
+    #[cfg(feature = "bench")]
+    pub(crate) fn target(&self) -> Target<'_> {
+        Target { warm: None, ..self.inner.target() }
+    }
+
+    /// Pre-warmed instances ready right now (see [`LoadOptions::warm_instances`]).
+    pub fn warm_ready(&self) -> usize {
+        self.inner.warm.len()
+    }
+
+    /// What the plugin may use.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.inner.capabilities
+    }
+
+    /// The interfaces the component imports (empty for legacy modules).
+    pub fn imports(&self) -> &[String] {
+        &self.inner.imports
+    }
+
+    /// The plugin's name (the file stem, or the name given to [`crate::Runtime::load`]). A
+    /// legacy module's single node has this name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Component or legacy core module.
+    pub fn format(&self) -> Format {
+        match self.inner.backend {
+            Backend::Component { .. } => Format::Component,
+            Backend::Legacy(_) => Format::LegacyModule,
+        }
+    }
+
+    /// The `plinth:plugin` API version the component was built against, or
+    /// [`LEGACY_API`] for a legacy core module.
+    pub fn api_version(&self) -> &str {
+        self.inner.api_version
+    }
+
+    /// The kinds the plugin provides.
+    pub fn kinds(&self) -> &[Kind] {
+        &self.inner.kinds
+    }
+
+    /// What the plugin provides, as it listed at load.
+    pub fn specs(&self) -> &Specs {
+        &self.inner.specs
+    }
+
+    /// sha256 of the wasm bytes, hex.
+    pub fn sha256(&self) -> String {
+        hex::encode(self.inner.sha256)
+    }
+
+    /// Whether this load compiled the wasm or read the code cache.
+    pub fn cache_status(&self) -> CacheStatus {
+        self.inner.cache
+    }
+
+    /// The limits calls through this handle run under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// A handle to the same loaded plugin whose calls run under `limits` (cheap: shares the
+    /// compiled code and pre-instantiation).
+    pub fn with_limits(&self, limits: Limits) -> Result<Plugin, LimitsError> {
+        limits.validate(self.inner.runner.config.max_memory)?;
+        Ok(Plugin { inner: self.inner.clone(), limits })
+    }
+
+    /// Checks that the plugin provides `kind` and listed `name` among its exports of that
+    /// kind, before any instance is made: a guest that ignores the name it is called with
+    /// must not answer for a name it never offered.
+    fn require(&self, kind: Kind, name: &str) -> Result<(), InvokeError> {
+        if !self.inner.kinds.contains(&kind) {
+            let provides = self.inner.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ");
+            return Err(InvokeError::KindNotProvided { kind, provides });
+        }
+        let listed = self.inner.specs.of(kind);
+        if listed.iter().any(|s| s.name == name) {
+            return Ok(());
+        }
+        let available = listed.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ");
+        Err(InvokeError::ExportNotFound { kind, name: name.to_string(), available })
+    }
+
+    /// Runs a component export in a fresh instance.
+    fn component<R>(&self, f: impl FnOnce(&api::Bound, &mut Store<CallState>) -> Call<R>) -> Result<Outcome<R>, InvokeError> {
+        call::run(&self.inner.runner, &self.inner.target(), &self.limits, |store, ready| f(ready.component()?, store))
+    }
+
+    /// Runs node `name` with `params` (JSON text).
+    pub fn run_node(&self, name: &str, ctx: &CallContext, params: &str) -> Result<Outcome<Json>, InvokeError> {
+        self.require(Kind::Node, name)?;
+        check_input("params", params)?;
+        if let Backend::Legacy(_) = &self.inner.backend {
+            return self.run_legacy(ctx, params);
+        }
+        let out = self.component(|b, store| b.run_node(store, name, ctx, params))?;
+        self.json_outcome(out)
+    }
+
+    /// The legacy module's one node (its name was checked by `require`).
+    fn run_legacy(&self, ctx: &CallContext, params: &str) -> Result<Outcome<Json>, InvokeError> {
+        let input = legacy::envelope(ctx, params);
+        let max_output = self.limits.max_output;
+        let out = call::run(&self.inner.runner, &self.inner.target(), &self.limits, |store, ready| {
+            ready.legacy()?.call(store, input.as_bytes(), max_output).map(Ok)
+        })?;
+        let output = OutputBudget::new(max_output).json_bytes(out.output)?;
+        Ok(Outcome { output, fuel_used: out.fuel_used, wall: out.wall, logs: out.logs, prewarmed: out.prewarmed })
+    }
+
+    /// Calls tool `name` with `arguments` (a JSON object, as text).
+    pub fn call_tool(&self, name: &str, ctx: &CallContext, arguments: &str) -> Result<Outcome<Json>, InvokeError> {
+        self.require(Kind::Tool, name)?;
+        check_input("arguments", arguments)?;
+        let out = self.component(|b, store| b.call_tool(store, name, ctx, arguments))?;
+        self.json_outcome(out)
+    }
+
+    /// Polls trigger `name`; `cursor` is what the previous poll returned.
+    pub fn poll_trigger(&self, name: &str, ctx: &CallContext, cursor: Option<&str>) -> Result<Outcome<PollResult>, InvokeError> {
+        self.require(Kind::Trigger, name)?;
+        let out = self.component(|b, store| b.poll_trigger(store, name, ctx, cursor))?;
+        let mut budget = OutputBudget::new(self.limits.max_output);
+        let raw = out.output;
+        budget.charge(raw.cursor.as_ref().map_or(0, String::len))?;
+        let events = raw.events.into_iter().map(|e| budget.json(e)).collect::<Result<_, _>>()?;
+        let output = PollResult { events, cursor: raw.cursor, next_poll: raw.next_poll_ms.map(std::time::Duration::from_millis) };
+        Ok(Outcome { output, fuel_used: out.fuel_used, wall: out.wall, logs: out.logs, prewarmed: out.prewarmed })
+    }
+
+    /// Hands `message` to listener `name`.
+    pub fn handle_message(&self, name: &str, ctx: &CallContext, message: &InboundMessage) -> Result<Outcome<HandleResult>, InvokeError> {
+        self.require(Kind::Listener, name)?;
+        let out = self.component(|b, store| b.handle_message(store, name, ctx, message))?;
+        let mut budget = OutputBudget::new(self.limits.max_output);
+        let raw = out.output;
+        if let Some(reply) = &raw.reply {
+            let headers: usize = reply.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+            budget.charge(reply.body.len() + headers)?;
+        }
+        let dispatches = raw
+            .dispatches
+            .into_iter()
+            .map(|(event, payload)| {
+                budget.charge(event.len())?;
+                Ok(Dispatch { event, payload: budget.json(payload)? })
+            })
+            .collect::<Result<_, InvokeError>>()?;
+        let output = HandleResult { dispatches, reply: raw.reply };
+        Ok(Outcome { output, fuel_used: out.fuel_used, wall: out.wall, logs: out.logs, prewarmed: out.prewarmed })
+    }
+
+    fn json_outcome(&self, out: Outcome<String>) -> Result<Outcome<Json>, InvokeError> {
+        let output = OutputBudget::new(self.limits.max_output).json(out.output)?;
+        Ok(Outcome { output, fuel_used: out.fuel_used, wall: out.wall, logs: out.logs, prewarmed: out.prewarmed })
+    }
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &&*self.inner.name)
+            .field("format", &self.format())
+            .field("api_version", &self.inner.api_version)
+            .field("kinds", &self.inner.kinds)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_input(what: &str, text: &str) -> Result<(), InvokeError> {
+    serde_json::from_str::<serde::de::IgnoredAny>(text)
+        .map(|_| ())
+        .map_err(|e| InvokeError::InvalidRequest(format!("{what} are not valid JSON: {e}")))
+}

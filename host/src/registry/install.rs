@@ -1,0 +1,271 @@
+//! The install transaction: check that a plugin loads and matches its manifest, refuse
+//! conflicts, confirm the impact, then write the store, the desired state and the lock, in
+//! that order (a crash at any point leaves the old state or the new one). Also update,
+//! enable/disable and uninstall.
+
+use std::path::{Path, PathBuf};
+
+use super::refresh::load_installed;
+use super::state::{self, Home};
+use super::{Export, Impact, Key, Manifest, RegistryError, check_conflicts, check_name};
+use crate::caps::grants::Grants;
+use crate::engine::Runtime;
+
+/// A plugin source read from disk: its manifest (none for a bare `.wasm`), the manifest's
+/// bytes, the wasm and the name it installs under.
+struct Source {
+    manifest: Option<Manifest>,
+    manifest_bytes: Option<Vec<u8>>,
+    wasm: Vec<u8>,
+    name: String,
+}
+
+/// Reads `source`: `dir/plinth.toml`, a `plinth.toml` path, or a bare `.wasm` (named after
+/// its file stem, which must follow the naming rule, version 0.0.0).
+fn read_source(source: &Path) -> Result<Source, RegistryError> {
+    let manifest_path = if source.is_dir() {
+        Some(source.join("plinth.toml"))
+    } else if source.extension().is_some_and(|e| e == "toml") {
+        Some(source.to_path_buf())
+    } else {
+        None
+    };
+    let read = |path: &Path| std::fs::read(path).map_err(|e| RegistryError::Io { path: path.to_path_buf(), source: e });
+    match manifest_path {
+        Some(mp) => {
+            let bytes = read(&mp)?;
+            let m =
+                Manifest::parse(&String::from_utf8_lossy(&bytes)).map_err(|reason| RegistryError::Manifest { path: mp.clone(), reason })?;
+            let wasm = read(&m.entry_path(&mp)?)?;
+            Ok(Source { name: m.name.clone(), manifest: Some(m), manifest_bytes: Some(bytes), wasm })
+        }
+        None => {
+            let stem = source.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            check_name("the plugin name (from the file name)", &stem).map_err(|reason| RegistryError::BadName {
+                reason: format!("{reason}; rename {} or install it from a directory with a plinth.toml that names it", source.display()),
+            })?;
+            Ok(Source { manifest: None, manifest_bytes: None, wasm: read(source)?, name: stem })
+        }
+    }
+}
+
+/// The source as stored in `plugins.toml`: absolute, so `update` works from any directory.
+fn absolute(source: &Path) -> Result<PathBuf, RegistryError> {
+    std::path::absolute(source).map_err(|e| RegistryError::Io { path: source.to_path_buf(), source: e })
+}
+
+/// Checks a tenant against the naming rule.
+pub(crate) fn check_tenant(tenant: Option<&str>) -> Result<(), RegistryError> {
+    match tenant {
+        Some(t) => check_name("tenant", t).map_err(|reason| RegistryError::BadName { reason }),
+        None => Ok(()),
+    }
+}
+
+/// Installs (or updates) a plugin from `source` for `tenant` with `grants`: checks it loads
+/// and matches its manifest, refuses export conflicts with other installed plugins of the
+/// same scope, then writes the store, the desired state and the lock, in that order.
+/// Returns the lock entry and the impact.
+pub fn install(
+    runtime: &Runtime,
+    home: &Home,
+    source: &Path,
+    tenant: Option<&str>,
+    grants: Grants,
+) -> Result<(state::LockedPlugin, Impact), RegistryError> {
+    install_confirmed(runtime, home, source, tenant, grants, |_| true)
+}
+
+/// [`install`], asking `confirm` with the impact before anything is written.
+pub fn install_confirmed(
+    runtime: &Runtime,
+    home: &Home,
+    source: &Path,
+    tenant: Option<&str>,
+    grants: Grants,
+    confirm: impl FnOnce(&Impact) -> bool,
+) -> Result<(state::LockedPlugin, Impact), RegistryError> {
+    check_tenant(tenant)?;
+    let source = absolute(source)?;
+    let src = read_source(&source)?;
+    transaction(runtime, home, &source, src, tenant, grants, confirm)
+}
+
+/// Updates installed plugin `key` from `source` (default: where it was installed from),
+/// with `grants` (default: the grants it has now). Refuses a source whose manifest names
+/// another plugin.
+pub fn update(
+    runtime: &Runtime,
+    home: &Home,
+    key: &Key,
+    source: Option<&Path>,
+    grants: Option<Grants>,
+    confirm: impl FnOnce(&Impact) -> bool,
+) -> Result<(state::LockedPlugin, Impact), RegistryError> {
+    check_tenant(key.tenant.as_deref())?;
+    let lock = home.read_lock()?;
+    let current = lock.find(key).ok_or_else(|| RegistryError::NotInstalled(key.clone()))?;
+    let source = absolute(source.unwrap_or(Path::new(&current.source)))?;
+    let grants = match grants {
+        Some(g) => g,
+        None => home.read_desired()?.find(key).map(|d| d.grants.clone()).unwrap_or_default(),
+    };
+    let src = read_source(&source)?;
+    if src.name != key.name {
+        return Err(RegistryError::NameMismatch { installed: key.clone(), found: src.name, path: source });
+    }
+    transaction(runtime, home, &source, src, key.tenant.as_deref(), grants, confirm)
+}
+
+fn transaction(
+    runtime: &Runtime,
+    home: &Home,
+    source: &Path,
+    src: Source,
+    tenant: Option<&str>,
+    grants: Grants,
+    confirm: impl FnOnce(&Impact) -> bool,
+) -> Result<(state::LockedPlugin, Impact), RegistryError> {
+    let key = Key { tenant: tenant.map(str::to_string), name: src.name.clone() };
+    let (plugin, version, _config) = load_installed(runtime, &key, &src.wasm, src.manifest.as_ref(), &grants)?;
+    let new_exports = Export::of(&plugin);
+    let source_text = source.to_string_lossy().into_owned();
+
+    let guard = home.lock()?;
+    let mut lock = home.read_lock()?;
+    let mut desired = home.read_desired()?;
+    let old = lock.find(&key);
+    check_conflicts(
+        &key,
+        &new_exports,
+        lock.plugin.iter().map(|p| (p.key(), p.exports.as_slice())).collect::<Vec<_>>().iter().map(|(k, e)| (k, *e)),
+    )?;
+    let mut impact = Impact::between(old.map(|o| o.exports.as_slice()), &new_exports);
+
+    let wasm_sha256 = state::sha256_hex(&src.wasm);
+    let manifest_sha256 = src.manifest_bytes.as_deref().map(state::sha256_hex);
+    let old_desired = desired.find(&key);
+    let intact = |sha: &str, ext: &str| home.store_get(sha, ext).is_ok();
+    impact.unchanged = old.is_some_and(|o| o.wasm_sha256 == wasm_sha256 && o.manifest_sha256 == manifest_sha256 && o.source == source_text)
+        && old_desired.is_some_and(|d| d.grants == grants && d.enabled)
+        && intact(&wasm_sha256, "wasm")
+        && manifest_sha256.as_deref().is_none_or(|m| intact(m, "toml"));
+    if impact.unchanged {
+        let entry = old.cloned().expect("unchanged implies installed");
+        return Ok((entry, impact));
+    }
+    if !confirm(&impact) {
+        return Err(RegistryError::Declined);
+    }
+    // Store first (content-addressed: harmless if the rest never happens; a stored file
+    // that no longer matches its hash is rewritten) ...
+    home.store_put(&src.wasm, "wasm", &guard)?;
+    if let Some(bytes) = &src.manifest_bytes {
+        home.store_put(bytes, "toml", &guard)?;
+    }
+    fault_point("after-store")?;
+    // ... then the desired state (keeping the operator's config overrides) ...
+    let config = old_desired.and_then(|d| d.config.clone());
+    desired.plugin.retain(|p| p.key() != key);
+    desired.plugin.push(state::DesiredPlugin {
+        name: key.name.clone(),
+        tenant: key.tenant.clone(),
+        source: source_text.clone(),
+        enabled: true,
+        grants,
+        config,
+    });
+    home.write_desired(&desired, &guard)?;
+    fault_point("after-desired")?;
+    // ... and the lock last.
+    let entry = state::LockedPlugin {
+        name: key.name.clone(),
+        tenant: key.tenant.clone(),
+        version: version.to_string(),
+        wasm_sha256,
+        manifest_sha256,
+        api: plugin.api_version().to_string(),
+        kinds: plugin.kinds().to_vec(),
+        exports: new_exports,
+        source: source_text,
+    };
+    lock.plugin.retain(|p| p.key() != key);
+    lock.plugin.push(entry.clone());
+    lock.plugin.sort_by(|a, b| (&a.tenant, &a.name).cmp(&(&b.tenant, &b.name)));
+    home.write_lock(&lock, &guard)?;
+    Ok((entry, impact))
+}
+
+/// The lock entry of desired plugin `d`, rebuilt from its source (for a lock that was lost):
+/// the files are read, loaded with `d`'s grants, stored, and described as `transaction`
+/// would. Writes nothing but the content-addressed store.
+pub(crate) fn rebuild_entry(
+    runtime: &Runtime,
+    home: &Home,
+    guard: &state::StateLock,
+    d: &state::DesiredPlugin,
+) -> Result<state::LockedPlugin, RegistryError> {
+    let source = PathBuf::from(&d.source);
+    let src = read_source(&source)?;
+    if src.name != d.name {
+        return Err(RegistryError::NameMismatch { installed: d.key(), found: src.name, path: source });
+    }
+    let (plugin, version, _config) = load_installed(runtime, &d.key(), &src.wasm, src.manifest.as_ref(), &d.grants)?;
+    let wasm_sha256 = home.store_put(&src.wasm, "wasm", guard)?;
+    let manifest_sha256 = src.manifest_bytes.as_deref().map(|b| home.store_put(b, "toml", guard)).transpose()?;
+    Ok(state::LockedPlugin {
+        name: d.name.clone(),
+        tenant: d.tenant.clone(),
+        version: version.to_string(),
+        wasm_sha256,
+        manifest_sha256,
+        api: plugin.api_version().to_string(),
+        kinds: plugin.kinds().to_vec(),
+        exports: Export::of(&plugin),
+        source: d.source.clone(),
+    })
+}
+
+/// Test hook (feature `fault-injection`, never in a default build): `PLINTH_FAULT=<point>`
+/// makes an install stop at that point as a crash would (with `PLINTH_FAULT_KILL=1` the
+/// process really dies there).
+#[cfg(feature = "fault-injection")]
+fn fault_point(point: &str) -> Result<(), RegistryError> {
+    if std::env::var("PLINTH_FAULT").is_ok_and(|v| v == point) {
+        if std::env::var_os("PLINTH_FAULT_KILL").is_some() {
+            std::process::abort();
+        }
+        return Err(RegistryError::SimulatedCrash { point: point.to_string() });
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "fault-injection"))]
+fn fault_point(_point: &str) -> Result<(), RegistryError> {
+    Ok(())
+}
+
+/// Enables or disables an installed plugin (desired state only; the lock is unchanged).
+pub fn set_enabled(home: &Home, key: &Key, enabled: bool) -> Result<(), RegistryError> {
+    let guard = home.lock()?;
+    let mut desired = home.read_desired()?;
+    let entry = desired.plugin.iter_mut().find(|p| p.key() == *key).ok_or_else(|| RegistryError::NotInstalled(key.clone()))?;
+    entry.enabled = enabled;
+    home.write_desired(&desired, &guard)
+}
+
+/// Removes a plugin from the desired state and the lock (the lock first: a crash between
+/// the two leaves an entry that doctor reports as desired but not locked).
+pub fn uninstall(home: &Home, key: &Key) -> Result<(), RegistryError> {
+    let guard = home.lock()?;
+    let mut lock = home.read_lock()?;
+    let mut desired = home.read_desired()?;
+    let before = (lock.plugin.len(), desired.plugin.len());
+    lock.plugin.retain(|p| p.key() != *key);
+    desired.plugin.retain(|p| p.key() != *key);
+    if (lock.plugin.len(), desired.plugin.len()) == before {
+        return Err(RegistryError::NotInstalled(key.clone()));
+    }
+    home.write_lock(&lock, &guard)?;
+    home.write_desired(&desired, &guard)
+}

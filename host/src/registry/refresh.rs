@@ -1,0 +1,136 @@
+//! Loading installed plugins from the state on disk, and reconciling a running registry
+//! with it (`refresh`): what changed is reloaded as a new generation, the rest untouched.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::state::{self, DesiredPlugin, Home, LockedPlugin};
+use super::{Discovery, Installed, Key, Manifest, Registry, RegistryError};
+use crate::caps::grants::{Capabilities, Grants};
+use crate::engine::{LoadOptions, Runtime};
+use crate::plugin::Plugin;
+use crate::types::Json;
+
+/// Everything that defines an installed plugin's behaviour: its wasm, manifest, grants and
+/// config. `refresh` reloads a plugin when this changes.
+fn fingerprint(locked: &LockedPlugin, desired: Option<&DesiredPlugin>) -> String {
+    let desired = desired.map(|d| toml::to_string(d).unwrap_or_default()).unwrap_or_default();
+    state::sha256_hex(format!("{}\n{:?}\n{desired}", locked.wasm_sha256, locked.manifest_sha256).as_bytes())
+}
+
+/// The manifest a locked plugin was installed with, read back from the store (hash-checked).
+pub(crate) fn stored_manifest(home: &Home, locked: &LockedPlugin) -> Result<Option<Manifest>, RegistryError> {
+    let Some(sha) = &locked.manifest_sha256 else { return Ok(None) };
+    let bytes = home.store_get(sha, "toml")?;
+    Manifest::parse(&String::from_utf8_lossy(&bytes))
+        .map(Some)
+        .map_err(|reason| RegistryError::Manifest { path: home.store_path(sha, "toml"), reason })
+}
+
+/// Loads a plugin as installed: capabilities are the manifest's asks ∩ the grants, limits
+/// and config come from the manifest.
+pub(crate) fn load_installed(
+    runtime: &Runtime,
+    key: &Key,
+    wasm: &[u8],
+    manifest: Option<&Manifest>,
+    grants: &Grants,
+) -> Result<(Plugin, semver::Version, Json), RegistryError> {
+    let asks = manifest.map(|m| m.capabilities.clone()).unwrap_or_default();
+    let capabilities = Capabilities::resolve(&asks, grants)?;
+    let limits = manifest.map(|m| m.limits(runtime.config().default_limits));
+    let options = LoadOptions { limits, capabilities, ..Default::default() };
+    let plugin = runtime
+        .load_with(&key.name, wasm, &options)
+        .map_err(|source| RegistryError::Load { key: key.clone(), source: Box::new(source) })?;
+    if let Some(m) = manifest {
+        m.check(&plugin)?;
+    }
+    let version = manifest.map(|m| m.version.clone()).unwrap_or_else(|| semver::Version::new(0, 0, 0));
+    let config = manifest.map(|m| m.config_json()).unwrap_or_else(|| serde_json::json!({}));
+    Ok((plugin, version, Json::from(config)))
+}
+
+/// The config an installed plugin runs with: the manifest's defaults, overridden key by key
+/// by the operator's `config` in `plugins.toml`.
+fn merged_config(manifest: Json, overrides: Option<&toml::Table>) -> Json {
+    let mut base = manifest.to_value().unwrap_or_else(|_| serde_json::json!({}));
+    if let (Some(obj), Some(over)) = (base.as_object_mut(), overrides) {
+        if let Ok(serde_json::Value::Object(over)) = serde_json::to_value(over) {
+            obj.extend(over);
+        }
+    }
+    Json::from(base)
+}
+
+impl Registry {
+    /// Brings a running registry in line with `home` (after `plinth plugin install/update/
+    /// disable/uninstall` ran elsewhere): plugins whose locked wasm changed are reloaded
+    /// as a new generation (calls already running finish on the old one), new ones are
+    /// added, and disabled or uninstalled ones removed. Unchanged plugins are untouched.
+    pub fn refresh(&self, runtime: &Runtime, home: &Home) -> Result<Discovery, RegistryError> {
+        let (fresh, mut report) = {
+            // Load only what changed: build the target state, reusing current generations.
+            let lock = home.read_lock()?;
+            let desired = home.read_desired()?;
+            let current: BTreeMap<Key, Arc<Installed>> = self.read().clone();
+            let mut report = Discovery::default();
+            let mut keep = Vec::new();
+            for locked in &lock.plugin {
+                let key = Key { tenant: locked.tenant.clone(), name: locked.name.clone() };
+                let want = desired.plugin.iter().find(|d| d.name == locked.name && d.tenant == locked.tenant);
+                // Enabled means: in plugins.toml with `enabled = true`. A locked plugin that
+                // plugins.toml does not name is not run (doctor reports it), the same answer
+                // `plinth plugin list` gives.
+                if want.is_none_or(|d| !d.enabled) {
+                    report.disabled.push(key);
+                    continue;
+                }
+                let print = fingerprint(locked, want);
+                let same = self.loaded_from.read().unwrap_or_else(|e| e.into_inner()).get(&key) == Some(&print);
+                if same && current.contains_key(&key) {
+                    keep.push(key);
+                    continue;
+                }
+                let grants = want.map(|d| d.grants.clone()).unwrap_or_default();
+                let loaded = (|| {
+                    let wasm = home.store_get(&locked.wasm_sha256, "wasm")?;
+                    let manifest = stored_manifest(home, locked)?;
+                    let (plugin, version, config) = load_installed(runtime, &key, &wasm, manifest.as_ref(), &grants)?;
+                    Ok::<_, RegistryError>((plugin, version, merged_config(config, want.and_then(|d| d.config.as_ref()))))
+                })();
+                match loaded {
+                    Ok((plugin, version, config)) => match self.register(key.clone(), version, plugin, config) {
+                        Ok(_) => {
+                            self.loaded_from.write().unwrap_or_else(|e| e.into_inner()).insert(key.clone(), print);
+                            report.loaded.push(key.clone());
+                            keep.push(key);
+                        }
+                        Err(e) => report.failed.push((key, e)),
+                    },
+                    Err(e) => {
+                        // Keep serving the current generation, if any.
+                        if current.contains_key(&key) {
+                            keep.push(key.clone());
+                        }
+                        report.failed.push((key, e));
+                    }
+                }
+            }
+            (keep, report)
+        };
+        self.entries.write().unwrap_or_else(|e| e.into_inner()).retain(|k, _| fresh.contains(k));
+        self.loaded_from.write().unwrap_or_else(|e| e.into_inner()).retain(|k, _| fresh.contains(k));
+        report.loaded.sort();
+        Ok(report)
+    }
+
+    /// Loads every enabled plugin of the lock in `home`. A plugin whose stored files do not
+    /// match their locked hashes is refused (never run); a plugin that fails to load is
+    /// reported and the rest still load.
+    pub fn open(runtime: &Runtime, home: &Home) -> Result<(Registry, Discovery), RegistryError> {
+        let registry = Registry::new();
+        let report = registry.refresh(runtime, home)?;
+        Ok((registry, report))
+    }
+}

@@ -1,0 +1,96 @@
+//! The store of one call: its data ([`CallState`]), the WASI and HTTP views over it, how a
+//! store is made ([`new_store`]) and how it is armed with a call's limits ([`arm`]).
+//!
+//! Everything that holds or builds a `Store<CallState>` (the bindings, the legacy adapter,
+//! instances, the warm queue, the call) sits above this module; this module only uses the
+//! capabilities and limits below it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::caps::blocking::BoundedIo;
+use crate::caps::grants::Capabilities;
+use crate::caps::http::HttpState;
+use crate::caps::logs::LogSink;
+use crate::limits::{Limiter, Limits};
+
+/// The data of one call's store. Dropped with the store when the call ends.
+pub(crate) struct CallState {
+    /// Built on the first WASI call only: plugins that never touch WASI (legacy modules,
+    /// components that do not print) do not pay for a context.
+    wasi: Option<WasiCtx>,
+    /// Built on the first `wasi:http` call (only plugins granted HTTP are linked to it).
+    http: Option<HttpState>,
+    capabilities: Arc<Capabilities>,
+    plugin: Arc<str>,
+    table: ResourceTable,
+    limiter: Limiter,
+    pub(crate) logs: LogSink,
+    /// When the call's wall-clock budget ends (bounds blocking host calls, see `caps::blocking`);
+    /// `None` for a timeout too large to represent.
+    deadline: Option<Instant>,
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        let ctx = self.wasi.get_or_insert_with(|| crate::caps::wasi::context(&self.logs, &self.capabilities));
+        WasiCtxView { ctx, table: &mut self.table }
+    }
+}
+
+impl wasmtime_wasi_http::WasiHttpView for CallState {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        let (capabilities, plugin, deadline, logs) = (&self.capabilities, &self.plugin, self.deadline, &self.logs);
+        let http = self.http.get_or_insert_with(|| HttpState::new(capabilities.clone(), plugin.clone(), deadline, logs.clone()));
+        wasmtime_wasi_http::WasiHttpCtxView { ctx: &mut http.ctx, table: &mut self.table, hooks: &mut http.policy }
+    }
+}
+
+impl BoundedIo for CallState {
+    fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+}
+
+/// A fresh store for one call of plugin `plugin` with `capabilities` (not yet armed: see
+/// [`arm`]).
+pub(crate) fn new_store(engine: &Engine, capabilities: &Arc<Capabilities>, plugin: &Arc<str>, limits: &Limits) -> Store<CallState> {
+    let state = CallState {
+        wasi: None,
+        http: None,
+        capabilities: capabilities.clone(),
+        plugin: plugin.clone(),
+        table: ResourceTable::new(),
+        limiter: Limiter::new(limits.memory),
+        logs: LogSink::new(limits.max_log),
+        deadline: None,
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limiter);
+    store
+}
+
+/// Sets a store's limits for a call starting at `start`: fuel, epoch deadline (in ticks of
+/// `epoch_tick`), memory and log limits. Must run before any guest code (instantiation
+/// included): a store with no fuel or no deadline traps at once.
+pub(crate) fn arm(store: &mut Store<CallState>, epoch_tick: Duration, limits: &Limits, start: Instant) -> wasmtime::Result<()> {
+    store.set_fuel(limits.fuel)?;
+    let tick = epoch_tick.as_nanos().max(1);
+    // wasmtime adds this to the current epoch, so keep far from overflow: 2^62 ticks is
+    // still longer than any process lives.
+    let ticks = u64::try_from(limits.timeout.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX).min(1 << 62) + 1;
+    store.set_epoch_deadline(ticks);
+    let state = store.data_mut();
+    state.deadline = start.checked_add(limits.timeout);
+    state.limiter = Limiter::new(limits.memory);
+    state.logs.set_budget(limits.max_log);
+    Ok(())
+}
