@@ -135,11 +135,7 @@ fn transaction(
     let mut lock = home.read_lock()?;
     let mut desired = home.read_desired()?;
     let old = lock.find(&key);
-    check_conflicts(
-        &key,
-        &new_exports,
-        lock.plugin.iter().map(|p| (p.key(), p.exports.as_slice())).collect::<Vec<_>>().iter().map(|(k, e)| (k, *e)),
-    )?;
+    check_conflicts(&key, &new_exports, lock.plugin.iter().map(|p| (p.key(), p.exports.as_slice())))?;
     let mut impact = Impact::between(old.map(|o| o.exports.as_slice()), &new_exports);
 
     let wasm_sha256 = state::sha256_hex(&src.wasm);
@@ -178,17 +174,7 @@ fn transaction(
     home.write_desired(&desired, &guard)?;
     fault_point("after-desired")?;
     // ... and the lock last.
-    let entry = state::LockedPlugin {
-        name: key.name.clone(),
-        tenant: key.tenant.clone(),
-        version: version.to_string(),
-        wasm_sha256,
-        manifest_sha256,
-        api: plugin.api_version().to_string(),
-        kinds: plugin.kinds().to_vec(),
-        exports: new_exports,
-        source: source_text,
-    };
+    let entry = lock_entry(&key, &version, &plugin, wasm_sha256, manifest_sha256, source_text);
     lock.plugin.retain(|p| p.key() != key);
     lock.plugin.push(entry.clone());
     lock.plugin.sort_by(|a, b| (&a.tenant, &a.name).cmp(&(&b.tenant, &b.name)));
@@ -213,17 +199,29 @@ pub(crate) fn rebuild_entry(
     let (plugin, version, _config) = load_installed(runtime, &d.key(), &src.wasm, src.manifest.as_ref(), &d.grants)?;
     let wasm_sha256 = home.store_put(&src.wasm, "wasm", guard)?;
     let manifest_sha256 = src.manifest_bytes.as_deref().map(|b| home.store_put(b, "toml", guard)).transpose()?;
-    Ok(state::LockedPlugin {
-        name: d.name.clone(),
-        tenant: d.tenant.clone(),
+    Ok(lock_entry(&d.key(), &version, &plugin, wasm_sha256, manifest_sha256, d.source.clone()))
+}
+
+/// What the lock records of an installed plugin: the one place a lock entry is made.
+fn lock_entry(
+    key: &Key,
+    version: &semver::Version,
+    plugin: &crate::plugin::Plugin,
+    wasm_sha256: String,
+    manifest_sha256: Option<String>,
+    source: String,
+) -> state::LockedPlugin {
+    state::LockedPlugin {
+        name: key.name.clone(),
+        tenant: key.tenant.clone(),
         version: version.to_string(),
         wasm_sha256,
         manifest_sha256,
         api: plugin.api_version().to_string(),
         kinds: plugin.kinds().to_vec(),
-        exports: Export::of(&plugin),
-        source: d.source.clone(),
-    })
+        exports: Export::of(plugin),
+        source,
+    }
 }
 
 /// Test hook (feature `fault-injection`, never in a default build): `PLINTH_FAULT=<point>`

@@ -123,14 +123,14 @@ impl Impact {
 pub(crate) fn check_conflicts<'a>(
     key: &Key,
     new: &[Export],
-    others: impl IntoIterator<Item = (&'a Key, &'a [Export])>,
+    others: impl IntoIterator<Item = (Key, &'a [Export])>,
 ) -> Result<(), RegistryError> {
     for (other, theirs) in others {
-        if other == key || other.tenant != key.tenant {
+        if other == *key || other.tenant != key.tenant {
             continue;
         }
         if let Some(e) = new.iter().find(|e| theirs.contains(e)) {
-            return Err(RegistryError::Conflict { kind: e.kind, export: e.name.clone(), new: key.clone(), existing: other.clone() });
+            return Err(RegistryError::Conflict { kind: e.kind, export: e.name.clone(), new: key.clone(), existing: other });
         }
     }
     Ok(())
@@ -220,8 +220,8 @@ impl Registry {
 
     fn impact_in(entries: &BTreeMap<Key, Arc<Installed>>, key: &Key, plugin: &Plugin) -> Result<Impact, RegistryError> {
         let new = Export::of(plugin);
-        let others: Vec<(&Key, Vec<Export>)> = entries.iter().map(|(k, e)| (k, Export::of(&e.plugin))).collect();
-        check_conflicts(key, &new, others.iter().map(|(k, e)| (*k, e.as_slice())))?;
+        let others: Vec<(Key, Vec<Export>)> = entries.iter().map(|(k, e)| (k.clone(), Export::of(&e.plugin))).collect();
+        check_conflicts(key, &new, others.iter().map(|(k, e)| (k.clone(), e.as_slice())))?;
         let old = entries.get(key).map(|e| Export::of(&e.plugin));
         Ok(Impact::between(old.as_deref(), &new))
     }

@@ -44,39 +44,34 @@ pub enum PluginCmd {
     /// List installed plugins.
     List,
     /// Show one installed plugin.
-    Show {
-        name: String,
-        /// The tenant the plugin was installed for (default: the global one).
-        #[arg(long, value_parser = parse_tenant)]
-        tenant: Option<String>,
-    },
+    Show(Installed),
     /// Enable an installed plugin.
-    Enable {
-        name: String,
-        /// The tenant the plugin was installed for (default: the global one).
-        #[arg(long, value_parser = parse_tenant)]
-        tenant: Option<String>,
-    },
+    Enable(Installed),
     /// Disable an installed plugin (it stays installed; calls to it fail).
-    Disable {
-        name: String,
-        /// The tenant the plugin was installed for (default: the global one).
-        #[arg(long, value_parser = parse_tenant)]
-        tenant: Option<String>,
-    },
+    Disable(Installed),
     /// Remove an installed plugin.
-    Uninstall {
-        name: String,
-        /// The tenant the plugin was installed for (default: the global one).
-        #[arg(long, value_parser = parse_tenant)]
-        tenant: Option<String>,
-    },
+    Uninstall(Installed),
     /// Check every installed plugin and the state files; exit 1 on any problem.
     Doctor {
         /// First repair what can be repaired: roll back installs that did not finish.
         #[arg(long)]
         repair: bool,
     },
+}
+
+/// An installed plugin, by name and tenant.
+#[derive(clap::Args)]
+pub struct Installed {
+    name: String,
+    /// The tenant the plugin was installed for (default: the global one).
+    #[arg(long, value_parser = parse_tenant)]
+    tenant: Option<String>,
+}
+
+impl Installed {
+    fn key(&self) -> plinth::registry::Key {
+        key(&self.name, &self.tenant)
+    }
 }
 
 pub fn run(cmd: PluginCmd) -> Result<(), Failure> {
@@ -112,7 +107,7 @@ pub fn run(cmd: PluginCmd) -> Result<(), Failure> {
             let desired = home.read_desired().map_err(registry_failure)?;
             outln!("{:<24} {:<10} {:<10} {:<8} {:<8} EXPORTS", "NAME", "TENANT", "VERSION", "ENABLED", "API");
             for p in &lock.plugin {
-                let enabled = desired.plugin.iter().find(|d| d.name == p.name && d.tenant == p.tenant).is_some_and(|d| d.enabled);
+                let enabled = desired.find(&p.key()).is_some_and(|d| d.enabled);
                 outln!(
                     "{:<24} {:<10} {:<10} {:<8} {:<8} {}",
                     p.name,
@@ -124,15 +119,12 @@ pub fn run(cmd: PluginCmd) -> Result<(), Failure> {
                 );
             }
         }
-        PluginCmd::Show { name, tenant } => {
+        PluginCmd::Show(which) => {
+            let k = which.key();
             let lock = home.read_lock().map_err(registry_failure)?;
-            let p = lock
-                .plugin
-                .iter()
-                .find(|p| p.name == name && p.tenant == tenant)
-                .ok_or_else(|| registry_failure(RegistryError::NotInstalled(key(&name, &tenant))))?;
+            let p = lock.find(&k).ok_or_else(|| registry_failure(RegistryError::NotInstalled(k.clone())))?;
             let desired = home.read_desired().map_err(registry_failure)?;
-            let d = desired.plugin.iter().find(|d| d.name == name && d.tenant == tenant);
+            let d = desired.find(&k);
             outln!("{}", key(&p.name, &p.tenant));
             outln!("  version:  {}", p.version);
             outln!("  enabled:  {}", d.is_some_and(|d| d.enabled));
@@ -151,17 +143,20 @@ pub fn run(cmd: PluginCmd) -> Result<(), Failure> {
                 outln!("  grants:   fs [{}], env [{}], http [{}]", fs.join(", "), env.join(", "), http.join(", "));
             }
         }
-        PluginCmd::Enable { name, tenant } => {
-            set_enabled(&home, &key(&name, &tenant), true).map_err(registry_failure)?;
-            outln!("enabled {}", key(&name, &tenant));
+        PluginCmd::Enable(which) => {
+            let k = which.key();
+            set_enabled(&home, &k, true).map_err(registry_failure)?;
+            outln!("enabled {k}");
         }
-        PluginCmd::Disable { name, tenant } => {
-            set_enabled(&home, &key(&name, &tenant), false).map_err(registry_failure)?;
-            outln!("disabled {}", key(&name, &tenant));
+        PluginCmd::Disable(which) => {
+            let k = which.key();
+            set_enabled(&home, &k, false).map_err(registry_failure)?;
+            outln!("disabled {k}");
         }
-        PluginCmd::Uninstall { name, tenant } => {
-            uninstall(&home, &key(&name, &tenant)).map_err(registry_failure)?;
-            outln!("uninstalled {}", key(&name, &tenant));
+        PluginCmd::Uninstall(which) => {
+            let k = which.key();
+            uninstall(&home, &k).map_err(registry_failure)?;
+            outln!("uninstalled {k}");
         }
         PluginCmd::Doctor { repair: fix } => {
             let runtime = registry_runtime(&home)?;
