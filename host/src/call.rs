@@ -55,6 +55,11 @@ impl Runner {
         }
     }
 
+    /// Calls running right now.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
     /// Whether a core is free for background pre-warming (fewer calls running than cores
     /// minus one).
     pub(crate) fn has_idle_core(&self) -> bool {

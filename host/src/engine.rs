@@ -62,25 +62,31 @@ impl Runtime {
     pub(crate) fn build(config: RuntimeConfig, tuning: EngineTuning) -> Result<Runtime, LoadError> {
         config.default_limits.validate(config.max_memory)?;
         if config.epoch_tick.is_zero() {
-            return Err(LoadError::Runtime("epoch_tick must be greater than zero".into()));
+            return Err(LoadError::Runtime { what: "epoch_tick must be greater than zero".into(), source: None });
         }
-        let engine = Engine::new(&engine_config(&config, tuning))
-            .map_err(|e| LoadError::Runtime(format!("cannot create the wasm engine: {e:#}")))?;
-        let link = |http| crate::api::linker(&engine, http).map_err(|e| LoadError::Runtime(format!("cannot link host functions: {e:#}")));
+        let setup = |what: String| move |e: Box<dyn std::error::Error + Send + Sync>| LoadError::Runtime { what, source: Some(e) };
+        let engine = Engine::new(&engine_config(&config, tuning)).map_err(|e| setup("cannot create the wasm engine".into())(e.into()))?;
+        let link = |http| crate::api::linker(&engine, http).map_err(|e| setup("cannot link host functions".into())(e.into()));
         let (linker, linker_http) = (link(false)?, link(true)?);
         let cache = match &config.cache_dir {
-            Some(dir) => Some(
-                CodeCache::open(dir, &engine).map_err(|e| LoadError::Runtime(format!("cannot open code cache {}: {e}", dir.display())))?,
-            ),
+            Some(dir) => {
+                Some(CodeCache::open(dir, &engine).map_err(|e| setup(format!("cannot open code cache {}", dir.display()))(e.into()))?)
+            }
             None => None,
         };
-        let warmer = Warmer::spawn().map_err(|e| LoadError::Runtime(format!("cannot start the pre-warm thread: {e}")))?;
+        let warmer = Warmer::spawn().map_err(|e| setup("cannot start the pre-warm thread".into())(e.into()))?;
         let stop_ticker = Arc::new(AtomicBool::new(false));
         spawn_ticker(&engine, config.epoch_tick, stop_ticker.clone())
-            .map_err(|e| LoadError::Runtime(format!("cannot start the epoch ticker thread: {e}")))?;
+            .map_err(|e| setup("cannot start the epoch ticker thread".into())(e.into()))?;
         let cores = config.cores.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let runner = Arc::new(Runner::new(engine, config, warmer, cores, stop_ticker));
         Ok(Runtime { inner: Arc::new(RuntimeInner { runner, linker, linker_http, cache }) })
+    }
+
+    /// How many calls are running right now, across all plugins (for status pages and
+    /// metrics; pre-warming counts none).
+    pub fn calls_in_flight(&self) -> usize {
+        self.inner.runner.in_flight()
     }
 
     /// The configuration this runtime was built with.

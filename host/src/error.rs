@@ -48,10 +48,11 @@ pub enum LoadError {
          (filesystem and sockets are denied unless granted)"
     )]
     UnsatisfiedImport { reason: String },
-    /// The component imports an interface that needs a capability it was not granted.
+    /// The component imports an interface that needs a capability it was not granted
+    /// (for HTTP: [`Capabilities::http`](crate::Capabilities) host patterns).
     #[error(
         "the component imports {interface}, which needs the `{capability}` capability: the \
-         plugin must ask for it and the operator must grant it (e.g. `--allow-http HOST`)"
+         plugin must ask for it and the operator must grant it"
     )]
     CapabilityNotGranted { interface: String, capability: &'static str },
     /// A capability declaration cannot be used (bad pattern, path or directory).
@@ -81,19 +82,29 @@ pub enum LoadError {
     /// The limits asked for are not possible under this runtime's configuration.
     #[error(transparent)]
     Limits(#[from] LimitsError),
-    /// The engine or its code cache could not be set up.
-    #[error("runtime setup failed: {0}")]
-    Runtime(String),
+    /// The engine, its host functions, its code cache or its threads could not be set up.
+    #[error("runtime setup failed: {what}")]
+    Runtime {
+        what: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// A core WebAssembly module that uses the plinth interfaces: built with the plugin SDK
+    /// for a target that gives core modules instead of components.
+    #[error(
+        "this is a core WebAssembly module, not a component, although it uses the plinth plugin \
+         interfaces ({evidence}): build it with `cargo build --release --target wasm32-wasip2` \
+         (wasm32-unknown-unknown and wasm32-wasip1 give core modules)"
+    )]
+    CoreModuleNotComponent { evidence: String },
 }
 
 /// Limits that cannot be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LimitsError {
-    #[error(
-        "memory limit of {asked} bytes exceeds the runtime's hard cap of {cap} bytes; raise \
-         RuntimeConfig::max_memory or lower the limit"
-    )]
+    /// The runtime's cap is [`RuntimeConfig::max_memory`](crate::RuntimeConfig).
+    #[error("memory limit of {asked} bytes exceeds the runtime's hard cap of {cap} bytes; lower the limit")]
     MemoryAboveRuntimeCap { asked: u64, cap: u64 },
     #[error("limit `{name}` must be greater than zero")]
     Zero { name: &'static str },
@@ -119,22 +130,15 @@ pub enum PluginError {
 #[non_exhaustive]
 pub enum InvokeError {
     /// The guest executed more instructions than its fuel budget.
-    #[error(
-        "out of fuel: the plugin used its whole budget of {budget} fuel; raise the fuel limit \
-         (--fuel) if the work is legitimate"
-    )]
+    #[error("out of fuel: the plugin used its whole budget of {budget} fuel; raise the fuel limit if the work is legitimate")]
     OutOfFuel { budget: u64 },
     /// The wall-clock deadline passed before the guest returned.
-    #[error(
-        "deadline exceeded: the plugin ran longer than {}ms; raise the timeout (--timeout) if \
-         the work is legitimate",
-        timeout.as_millis()
-    )]
+    #[error("deadline exceeded: the plugin ran longer than {}ms; raise the timeout if the work is legitimate", timeout.as_millis())]
     DeadlineExceeded { timeout: Duration },
     /// The guest tried to grow a linear memory beyond the cap.
     #[error(
         "memory limit: the plugin tried to grow to {requested} bytes, over its limit of {limit} \
-         bytes; raise the memory limit (--memory) if the work is legitimate"
+         bytes; raise the memory limit if the work is legitimate"
     )]
     MemoryLimit { limit: u64, requested: u64 },
     /// The guest's call stack grew beyond the engine's maximum (deep or infinite recursion).
@@ -169,11 +173,9 @@ pub enum InvokeError {
     /// The plugin does not provide this kind at all.
     #[error("the plugin provides no {kind}s (it provides: {provides})")]
     KindNotProvided { kind: Kind, provides: String },
-    /// The runtime already runs as many calls as it allows; try again shortly.
-    #[error(
-        "runtime busy: {max_instances} calls are already running (RuntimeConfig::max_instances); \
-         retry later or raise it"
-    )]
+    /// The runtime already runs as many calls as it allows
+    /// ([`RuntimeConfig::max_instances`](crate::RuntimeConfig)); try again shortly.
+    #[error("runtime busy: {max_instances} calls are already running; retry later")]
     Busy { max_instances: u32 },
     /// A failure of the host itself (not caused by the guest's code).
     #[error("host error: {0}")]

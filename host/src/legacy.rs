@@ -72,6 +72,18 @@ fn describe(ty: &ExternType) -> String {
 impl LegacyModule {
     /// Checks the module against the ABI and pre-instantiates it with no imports at all.
     pub(crate) fn new(module: &Module) -> Result<LegacyModule, LoadError> {
+        // A plugin built with the SDK for wasm32-unknown-unknown or wasm32-wasip1 is a core
+        // module whose imports and exports are named after the plinth interfaces: say how to
+        // build a component instead of listing ABI exports it never meant to have.
+        let plinth = |name: &str| name.starts_with(crate::api::PACKAGE) && name[crate::api::PACKAGE.len()..].starts_with('/');
+        let evidence = module
+            .imports()
+            .find(|i| plinth(i.module()))
+            .map(|i| format!("it imports {}", i.module()))
+            .or_else(|| module.exports().find(|e| plinth(e.name())).map(|e| format!("it exports {}", e.name())));
+        if let Some(evidence) = evidence {
+            return Err(LoadError::CoreModuleNotComponent { evidence });
+        }
         let imports: Vec<String> = module.imports().map(|i| format!("{}::{} ({})", i.module(), i.name(), describe(&i.ty()))).collect();
         if !imports.is_empty() {
             return Err(LoadError::LegacyImports { imports });

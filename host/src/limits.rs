@@ -56,6 +56,23 @@ impl Limits {
     }
 }
 
+/// Parses a byte size as operators write it: `1048576`, `512K`, `64M` or `1G` (binary
+/// suffixes, either case). The reason in the error quotes the text and an example.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let (digits, shift) = match text.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&text[..i], 10),
+        Some((i, 'M' | 'm')) => (&text[..i], 20),
+        Some((i, 'G' | 'g')) => (&text[..i], 30),
+        _ => (text, 0),
+    };
+    // `u64::from_str` takes a leading `+`; a size does not.
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("`{text}` is not a size (e.g. 1048576, 512K, 64M, 1G)"));
+    }
+    let n: u64 = digits.parse().map_err(|_| format!("`{text}` is too large"))?;
+    n.checked_mul(1 << shift).ok_or_else(|| format!("`{text}` is too large"))
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {

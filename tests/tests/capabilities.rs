@@ -243,7 +243,7 @@ fn a_silent_server_cannot_hold_a_call_past_its_deadline() {
     let start = Instant::now();
     let result = p.call_tool("get", &CallContext::default(), &json!({"authority": format!("127.0.0.1:{port}")}).to_string());
     let took = start.elapsed();
-    assert!(took < Duration::from_millis(1500), "held for {took:?}");
+    assert!(took < Duration::from_secs(3), "held for {took:?}");
     // Either the request's own timeout (clamped to the time left) reached the guest, which
     // reported it, or the wait was cut at the deadline; both within the time bound above.
     match result {
@@ -302,5 +302,5 @@ fn a_stalled_request_body_cannot_hold_a_call_past_its_deadline() {
     let err = p.call_tool("stall-body", &CallContext::default(), r#"{"authority":"127.0.0.1:9"}"#).unwrap_err();
     let took = start.elapsed();
     assert!(matches!(err, InvokeError::DeadlineExceeded { .. }), "{err:?}");
-    assert!(took < Duration::from_millis(1500), "held for {took:?}");
+    assert!(took < Duration::from_secs(3), "held for {took:?}");
 }

@@ -147,10 +147,10 @@ fn edges(src: &Path) -> (BTreeSet<String>, BTreeSet<(String, String)>) {
         for path in crate_paths(&code_only(text)) {
             // The longest prefix of the path that is a module of the crate.
             let target = (1..=path.len()).rev().map(|n| path[..n].join("::")).find(|m| modules.contains(m));
-            if let Some(target) = target {
-                if &target != module {
-                    out.insert((module.clone(), target));
-                }
+            if let Some(target) = target
+                && &target != module
+            {
+                out.insert((module.clone(), target));
             }
         }
     }
@@ -187,10 +187,10 @@ fn check(modules: &BTreeSet<String>, edges: &BTreeSet<(String, String)>, layers:
         if f == t {
             continue;
         }
-        if let (Some(lf), Some(lt)) = (layer_of(f), layer_of(t)) {
-            if lt > lf {
-                problems.push(format!("`{from}` uses `{to}`, a layer above it"));
-            }
+        if let (Some(lf), Some(lt)) = (layer_of(f), layer_of(t))
+            && lt > lf
+        {
+            problems.push(format!("`{from}` uses `{to}`, a layer above it"));
         }
         graph.entry(f).or_default().insert(t);
     }

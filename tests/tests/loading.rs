@@ -26,6 +26,15 @@ fn a_core_module_without_the_legacy_abi_is_refused_naming_what_is_missing() {
 }
 
 #[test]
+fn an_sdk_plugin_built_as_a_core_module_gets_the_build_target_hint() {
+    // The echo fixture built with `--target wasm32-unknown-unknown`: a core module whose
+    // exports are named after plinth:plugin/tool.
+    let err = common::runtime().load_file(common::guest("core_echo")).unwrap_err();
+    assert!(matches!(&err, LoadError::CoreModuleNotComponent { evidence } if evidence.contains("plinth:plugin/tool")), "{err:?}");
+    assert!(err.to_string().contains("--target wasm32-wasip2"), "{err}");
+}
+
+#[test]
 fn a_corrupt_component_is_invalid() {
     let mut bytes = std::fs::read(guest("text_classifier")).unwrap();
     let n = bytes.len();
@@ -146,7 +155,7 @@ fn zero_limits_and_bad_runtime_settings_are_refused() {
             .unwrap_err();
     assert!(matches!(err, LoadError::Limits(LimitsError::MemoryAboveRuntimeCap { .. })), "{err:?}");
     let err = Runtime::with_config(RuntimeConfig { epoch_tick: zero, ..RuntimeConfig::default() }).unwrap_err();
-    assert!(matches!(err, LoadError::Runtime(_)), "{err:?}");
+    assert!(matches!(err, LoadError::Runtime { .. }), "{err:?}");
 }
 
 #[test]
@@ -154,4 +163,26 @@ fn a_timeout_too_large_to_represent_does_not_panic() {
     let p = common::plugin("text_classifier").with_limits(Limits { timeout: std::time::Duration::MAX, ..Limits::default() }).unwrap();
     let out = p.call_tool("classify", &CallContext::default(), r#"{"text":"hi"}"#).unwrap();
     assert_eq!(out.output.to_value().unwrap()["category"], "ham");
+}
+
+/// The library's messages say what happened and what to change, in its own terms: which
+/// CLI flag or which embedder setting changes it is for the CLI (or the embedder's docs)
+/// to say.
+#[test]
+fn library_messages_name_no_cli_flag_and_no_embedder_setting() {
+    use plinth::InvokeError;
+    use plinth::registry::RegistryError;
+    let errors: Vec<Box<dyn std::error::Error>> = vec![
+        Box::new(InvokeError::OutOfFuel { budget: 1 }),
+        Box::new(InvokeError::DeadlineExceeded { timeout: std::time::Duration::from_millis(5) }),
+        Box::new(InvokeError::MemoryLimit { limit: 1, requested: 2 }),
+        Box::new(InvokeError::Busy { max_instances: 4 }),
+        Box::new(LimitsError::MemoryAboveRuntimeCap { asked: 2, cap: 1 }),
+        Box::new(LoadError::CapabilityNotGranted { interface: "wasi:http/outgoing-handler".into(), capability: "http" }),
+        Box::new(RegistryError::Declined),
+    ];
+    for e in errors {
+        let m = e.to_string();
+        assert!(!m.contains("--") && !m.contains("RuntimeConfig"), "{m}");
+    }
 }

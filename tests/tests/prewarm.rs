@@ -15,6 +15,25 @@ fn wait_ready(p: &Plugin, n: usize) {
     }
 }
 
+/// Waits, with a deadline, until `cond` holds.
+fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < Duration::from_secs(10), "{what}: not reached within 10 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Checks, throughout `window`, that `cond` keeps holding: for what must *not* happen
+/// (the warmer filling a queue it should leave empty), which no state can signal.
+fn holds_for(window: Duration, what: &str, cond: impl Fn() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < window {
+        assert!(cond(), "{what}: violated after {:?}", start.elapsed());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn load(rt: &Runtime, name: &str, warm: Option<usize>) -> Plugin {
     rt.load_file_with(guest(name), &LoadOptions { warm_instances: warm, ..LoadOptions::default() }).unwrap()
 }
@@ -38,8 +57,7 @@ fn warm_instances_are_used_once_and_refilled() {
 fn zero_disables_pre_warming() {
     let rt = Runtime::new().unwrap();
     let p = load(&rt, "text_classifier", Some(0));
-    std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(p.warm_ready(), 0);
+    holds_for(Duration::from_millis(200), "no warm instance", || p.warm_ready() == 0);
     let out = p.call_tool("classify", &CallContext::default(), r#"{"text":"hi"}"#).unwrap();
     assert!(!out.prewarmed);
 }
@@ -65,12 +83,14 @@ fn warm_instances_are_capped_runtime_wide() {
     let rt = Runtime::with_config(RuntimeConfig { max_instances: 8, ..RuntimeConfig::default() }).unwrap();
     let a = load(&rt, "text_classifier", Some(2));
     let b = load(&rt, "json_transform", Some(2));
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(a.warm_ready() + b.warm_ready() <= 2, "{} + {}", a.warm_ready(), b.warm_ready());
-    // Calls still work, and the cap leaves slots for them.
+    let total = || a.warm_ready() + b.warm_ready();
+    wait_for("the runtime-wide cap of 2 filled", || total() == 2);
+    holds_for(Duration::from_millis(200), "at most 2 warm instances", || total() <= 2);
+    // Calls still work, the cap leaves slots for them, and refills keep to it.
     for _ in 0..5 {
         a.call_tool("classify", &CallContext::default(), r#"{"text":"x"}"#).unwrap();
         b.run_node("transform", &CallContext::default(), "{}").unwrap();
+        assert!(total() <= 2, "{} + {}", a.warm_ready(), b.warm_ready());
     }
 }
 
@@ -102,8 +122,7 @@ fn an_empty_queue_recovers_once_the_cap_frees_up() {
     let a = load(&rt, "text_classifier", Some(1));
     wait_ready(&a, 1);
     let b = load(&rt, "json_transform", Some(1));
-    std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(b.warm_ready(), 0);
+    holds_for(Duration::from_millis(200), "b stays empty while a holds the cap", || b.warm_ready() == 0);
     drop(a);
     // The next call (inline) asks again, and the queue fills.
     b.run_node("transform", &CallContext::default(), "{}").unwrap();
@@ -129,7 +148,8 @@ fn warm_instances_never_take_a_slot_from_a_call() {
 
 #[test]
 fn a_plugin_loaded_while_the_cores_are_busy_is_warmed_once_they_are_free() {
-    let rt = Runtime::new().unwrap();
+    // Two cores, whatever the machine has: one running call leaves none idle for warming.
+    let rt = Runtime::with_config(RuntimeConfig { cores: Some(2), ..RuntimeConfig::default() }).unwrap();
     let sleeper = load(&rt, "hostile", Some(0));
     let busy = sleeper.with_limits(Limits { timeout: Duration::from_millis(400), ..*sleeper.limits() }).unwrap();
     std::thread::scope(|s| {
@@ -137,8 +157,9 @@ fn a_plugin_loaded_while_the_cores_are_busy_is_warmed_once_they_are_free() {
         // asked for at load gives up. Nothing calls the new plugin afterwards; the warmer
         // must come back to it by itself.
         let running = s.spawn(|| busy.call_tool("sleep", &CallContext::default(), r#"{"secs":3600}"#));
-        std::thread::sleep(Duration::from_millis(50));
+        wait_for("the sleeping call running", || rt.calls_in_flight() == 1);
         let p = load(&rt, "text_classifier", Some(1));
+        assert_eq!(p.warm_ready(), 0, "warmed although no core was idle");
         assert!(running.join().unwrap().is_err(), "the sleep is cut at its deadline");
         wait_ready(&p, 1);
     });

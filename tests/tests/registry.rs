@@ -89,6 +89,25 @@ fn malformed_manifests_are_refused() {
 }
 
 #[test]
+fn manifest_errors_keep_their_cause_as_the_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plinth.toml");
+    std::fs::write(&path, MANIFEST.replace("[limits]", "[limits]\nfeul = 1")).unwrap();
+    let err = Manifest::from_file(&path).unwrap_err();
+    assert!(matches!(&err, RegistryError::Manifest { .. }), "{err:?}");
+    // The chain, not one flattened string: manifest → TOML error naming the key.
+    let chain: Vec<String> = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source()).map(|e| e.to_string()).collect();
+    assert!(chain.len() >= 3, "{chain:?}");
+    assert!(chain.last().unwrap().contains("feul"), "{chain:?}");
+    // No level repeats the text of the level below it.
+    for pair in chain.windows(2) {
+        assert!(!pair[0].contains(&pair[1]), "duplicated text in {chain:?}");
+    }
+    let missing = Manifest::from_file(&dir.path().join("nope.toml")).unwrap_err();
+    assert!(std::error::Error::source(&missing).is_some_and(|s| s.source().is_some_and(|io| io.is::<std::io::Error>())), "{missing:?}");
+}
+
+#[test]
 fn tenants_resolve_their_own_then_global_and_never_anothers() {
     let r = Registry::new();
     put(&r, Key::global("shared"), "1.0.0", "text_classifier").unwrap();
@@ -130,7 +149,7 @@ fn the_same_export_in_one_scope_is_refused_naming_both_and_nothing_changes() {
     match &err {
         RegistryError::Conflict { kind: Kind::Tool, export, new, existing } => {
             assert_eq!(export, "classify");
-            assert_eq!((new, existing), (&Key::global("second"), &Key::global("first")));
+            assert_eq!((&**new, &**existing), (&Key::global("second"), &Key::global("first")));
         }
         other => panic!("expected Conflict, got {other}"),
     }

@@ -61,7 +61,7 @@ fn a_conflicting_install_changes_nothing() {
     let desired_before = std::fs::read(home.desired_path()).unwrap();
     // The same tool under another name, same scope.
     let err = install(runtime(), &home, &guest("text_classifier"), None, Grants::default()).unwrap_err();
-    assert!(matches!(&err, RegistryError::Conflict { existing, .. } if *existing == Key::global("text-classifier")), "{err}");
+    assert!(matches!(&err, RegistryError::Conflict { existing, .. } if **existing == Key::global("text-classifier")), "{err}");
     assert_eq!(std::fs::read(home.lock_path()).unwrap(), lock_before);
     assert_eq!(std::fs::read(home.desired_path()).unwrap(), desired_before);
 }

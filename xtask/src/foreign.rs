@@ -4,7 +4,10 @@
 //!
 //! Each is built only when its toolchain is present; a missing toolchain is reported with
 //! the command that installs it, and recorded in `target/guests/SKIPPED` so the integration
-//! tests can tell "skipped on purpose" from "never built". `--require-all` turns a missing
+//! tests can tell "skipped on purpose" from "never built". [`setup`] (run by `cargo xtask
+//! test`) first installs what it can without asking: componentize-py into a virtualenv
+//! under `target/`, jco into `guests/js`, and the Debian packages of the C toolchain when
+//! running as root. `--require-all` turns a missing
 //! toolchain into an error (CI uses it). A guest whose output is newer than its sources, the
 //! WIT and the toolchain pins is not rebuilt (the Python runtime takes ~20 s to componentize).
 
@@ -26,7 +29,7 @@ pub enum Lang {
 }
 
 impl Lang {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Lang::Python => "Python",
             Lang::Js => "JavaScript",
@@ -39,6 +42,9 @@ impl Lang {
 /// `target/guests/<out>.wasm`.
 pub struct Guest {
     pub lang: Lang,
+    /// The test-name prefix of this guest's tests in `tests/tests/languages.rs`, skipped
+    /// (and named in the summary) when the guest could not be built.
+    pub tests: &'static str,
     pub dir: &'static str,
     pub entry: &'static str,
     pub world: &'static str,
@@ -48,20 +54,36 @@ pub struct Guest {
 pub const GUESTS: &[Guest] = &[
     Guest {
         lang: Lang::Python,
+        tests: "lang_python::",
         dir: "guests/python/text-classifier",
         entry: "app.py",
         world: "tool-plugin",
         out: "python_text_classifier",
     },
-    Guest { lang: Lang::Js, dir: "guests/js/text-classifier", entry: "app.js", world: "tool-plugin", out: "js_text_classifier" },
-    Guest { lang: Lang::C, dir: "guests/c/text-classifier", entry: "app.c", world: "tool-plugin", out: "c_text_classifier" },
+    Guest {
+        lang: Lang::Js,
+        tests: "lang_js::",
+        dir: "guests/js/text-classifier",
+        entry: "app.js",
+        world: "tool-plugin",
+        out: "js_text_classifier",
+    },
+    Guest { lang: Lang::Js, tests: "lang_js_throws::", dir: "guests/js/throws", entry: "app.js", world: "tool-plugin", out: "js_throws" },
+    Guest {
+        lang: Lang::C,
+        tests: "lang_c::",
+        dir: "guests/c/text-classifier",
+        entry: "app.c",
+        world: "tool-plugin",
+        out: "c_text_classifier",
+    },
 ];
 
 /// What happened to one guest.
 pub enum Outcome {
     Built(PathBuf),
     UpToDate(PathBuf),
-    Skipped { out: &'static str, reason: String },
+    Skipped { guest: &'static Guest, reason: String },
 }
 
 /// Builds every foreign guest whose toolchain is present. With `require_all`, a missing
@@ -79,7 +101,7 @@ pub fn build_all(out_dir: &Path, require_all: bool) -> anyhow::Result<Vec<Outcom
         let toolchain = match toolchain {
             Ok(t) => t,
             Err(reason) if !require_all => {
-                outcomes.push(Outcome::Skipped { out: g.out, reason });
+                outcomes.push(Outcome::Skipped { guest: g, reason });
                 continue;
             }
             Err(reason) => bail!("{} guest {}: {reason} (--require-all)", g.lang.name(), g.dir),
@@ -99,7 +121,7 @@ pub fn build_all(out_dir: &Path, require_all: bool) -> anyhow::Result<Vec<Outcom
     let skipped: String = outcomes
         .iter()
         .filter_map(|o| match o {
-            Outcome::Skipped { out, reason } => Some(format!("{out}: {reason}\n")),
+            Outcome::Skipped { guest, reason } => Some(format!("{}: {reason}\n", guest.out)),
             _ => None,
         })
         .collect();
@@ -115,19 +137,31 @@ enum Toolchain {
 }
 
 impl Toolchain {
-    /// componentize-py on PATH, at the version pinned in guests/python/requirements.txt.
+    /// componentize-py at the version pinned in guests/python/requirements.txt: the one
+    /// [`setup`] put in `target/toolchains/python`, else the one on PATH.
     fn python(root: &Path) -> Result<Toolchain, String> {
-        let install = "install it with `pip install -r guests/python/requirements.txt`";
+        let install = "install it with `pip install -r guests/python/requirements.txt` (or run `cargo xtask test`)";
         let pinned = pinned_python(root).map_err(|e| format!("{e:#}"))?;
-        let out = Command::new("componentize-py").arg("--version").output();
-        let version = match out {
-            Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
-            _ => return Err(format!("componentize-py not found on PATH; {install}")),
+        let version = |exe: &Path| {
+            Command::new(exe)
+                .arg("--version")
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         };
-        if version != format!("componentize-py {pinned}") {
-            return Err(format!("found {version}, the guests pin componentize-py {pinned}; {install}"));
+        let mut found = Vec::new();
+        for exe in [venv(root).join("bin/componentize-py"), "componentize-py".into()] {
+            match version(&exe) {
+                Some(v) if v == format!("componentize-py {pinned}") => return Ok(Toolchain::Python { exe }),
+                Some(v) => found.push(v),
+                None => {}
+            }
         }
-        Ok(Toolchain::Python { exe: "componentize-py".into() })
+        match found.first() {
+            Some(v) => Err(format!("found {v}, the guests pin componentize-py {pinned}; {install}")),
+            None => Err(format!("componentize-py not found on PATH; {install}")),
+        }
     }
 
     /// jco from guests/js/node_modules (installed from the lockfile), and node to run it.
@@ -146,8 +180,7 @@ impl Toolchain {
     /// A clang with the wasm32 backend, wasm-ld, and a wasi-libc sysroot. `CC_WASM` and
     /// `WASI_SYSROOT` override the defaults (Debian's `clang-19` and `/usr`).
     fn c() -> Result<Toolchain, String> {
-        let install = "install Debian's clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32 \
-                       (or set CC_WASM and WASI_SYSROOT)";
+        let install = format!("install Debian's {} (or set CC_WASM and WASI_SYSROOT)", C_PACKAGES.join(" "));
         let candidates: Vec<PathBuf> = match std::env::var_os("CC_WASM") {
             Some(cc) => vec![cc.into()],
             None => vec!["clang-19".into(), "clang".into()],
@@ -167,6 +200,69 @@ impl Toolchain {
             return Err(format!("no wasi-libc under {} (looked for {}); {install}", sysroot.display(), libc.join(", ")));
         }
         Ok(Toolchain::C { clang, sysroot })
+    }
+}
+
+/// Where [`setup`] installs componentize-py.
+fn venv(root: &Path) -> PathBuf {
+    root.join("target/toolchains/python")
+}
+
+/// The Debian packages of the C toolchain.
+const C_PACKAGES: &[&str] = &["clang-19", "lld-19", "wasi-libc", "libclang-rt-19-dev-wasm32"];
+
+/// Installs the toolchains that are missing, where that needs no one's permission: the
+/// pinned componentize-py into a project-local virtualenv, jco into `guests/js` from its
+/// lockfile, and the C packages with apt when running as root. What it cannot install is
+/// left to [`build_all`], which skips those guests and says which command installs them.
+pub fn setup() {
+    let root = root();
+    if Toolchain::python(&root).is_err() {
+        let venv = venv(&root);
+        println!("setting up componentize-py in {}", venv.display());
+        let made = venv.join("bin/pip").exists() || quiet(Command::new("python3").args(["-m", "venv"]).arg(&venv));
+        if !made
+            || !quiet(Command::new(venv.join("bin/pip")).args(["install", "-q", "-r"]).arg(root.join("guests/python/requirements.txt")))
+        {
+            println!("  could not install componentize-py (needs python3 with venv and pip); the Python guest will be skipped");
+        }
+    }
+    let has_node = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    if has_node && Toolchain::js(&root).is_err() {
+        println!("installing jco into guests/js/node_modules");
+        if !quiet(Command::new("npm").args(["install", "--no-save", "--no-audit", "--no-fund", "--prefix"]).arg(root.join("guests/js"))) {
+            println!("  npm install failed; the JavaScript guests will be skipped");
+        }
+    }
+    let root_user = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if Toolchain::c().is_err() {
+        if root_user {
+            println!("installing the C toolchain: {}", C_PACKAGES.join(" "));
+            let apt = |args: &[&str]| quiet(Command::new("apt-get").env("DEBIAN_FRONTEND", "noninteractive").args(args));
+            let install: Vec<&str> = ["install", "-y", "-q"].iter().chain(C_PACKAGES).copied().collect();
+            // An install from a stale package index can fail: refresh it once and retry.
+            let installed = apt(&install) || (apt(&["update", "-q"]) && apt(&install));
+            if !installed {
+                println!("  apt-get could not install them; the C guest will be skipped");
+            }
+        } else {
+            println!("the C guest needs `sudo apt-get install {}`", C_PACKAGES.join(" "));
+        }
+    }
+}
+
+/// Runs `cmd`, showing its output only when it fails.
+fn quiet(cmd: &mut Command) -> bool {
+    match cmd.output() {
+        Ok(o) if o.status.success() => true,
+        Ok(o) => {
+            eprintln!("{}", String::from_utf8_lossy(&o.stderr));
+            false
+        }
+        Err(e) => {
+            eprintln!("cannot run {cmd:?}: {e}");
+            false
+        }
     }
 }
 
@@ -224,8 +320,10 @@ fn build_python(root: &Path, g: &Guest, exe: &Path, dst: &Path) -> anyhow::Resul
     run(Command::new(exe).current_dir(root).args(["-d", WIT, "-w", g.world, "componentize", module, "-p", g.dir, "-o"]).arg(dst))
 }
 
-/// `jco componentize` with the QuickJS backend, synchronous exports and every WASI import
-/// replaced by a trap stub: a 1.6 MB component that imports only `plinth:plugin/host`.
+/// `jco componentize` with the QuickJS backend and synchronous exports: a 1.6 MB component.
+/// WASI is not stubbed (`--backend-qjs-stub-wasi`): with stubs, the runtime's report of an
+/// uncaught exception, written to stderr, traps before it is written, and the error says
+/// only `unreachable`. Plinth's capability-less WASI answers the imports instead.
 fn build_js(root: &Path, g: &Guest, jco: &Path, dst: &Path) -> anyhow::Result<()> {
     run(Command::new("node")
         .current_dir(root.join("guests/js"))
@@ -235,7 +333,7 @@ fn build_js(root: &Path, g: &Guest, jco: &Path, dst: &Path) -> anyhow::Result<()
         .arg(root.join(g.dir).join(g.entry))
         .arg("--wit")
         .arg(root.join(WIT))
-        .args(["--world-name", g.world, "--backend", "quickjs", "--backend-qjs-disable-async", "--backend-qjs-stub-wasi"])
+        .args(["--world-name", g.world, "--backend", "quickjs", "--backend-qjs-disable-async"])
         .arg("-o")
         .arg(dst))
 }

@@ -90,10 +90,10 @@ impl Loader<'_> {
         let (kinds, api_version) = api::detect(&component, engine)?;
         let imports: Vec<String> = component.component_type().imports(engine).map(|(n, _)| n.to_string()).collect();
         // Link-time enforcement: HTTP is linked only for plugins granted it.
-        if let Some(http) = imports.iter().find(|i| i.starts_with("wasi:http/")) {
-            if !capabilities.has_http() {
-                return Err(LoadError::CapabilityNotGranted { interface: http.clone(), capability: "http" });
-            }
+        if let Some(http) = imports.iter().find(|i| i.starts_with("wasi:http/"))
+            && !capabilities.has_http()
+        {
+            return Err(LoadError::CapabilityNotGranted { interface: http.clone(), capability: "http" });
         }
         let linker = if capabilities.has_http() { self.linker_http } else { self.linker };
         let pre = linker.instantiate_pre(&component).map_err(|e| LoadError::UnsatisfiedImport { reason: format!("{e:#}") })?;

@@ -35,7 +35,7 @@ fn read_source(source: &Path) -> Result<Source, RegistryError> {
         Some(mp) => {
             let bytes = read(&mp)?;
             let m =
-                Manifest::parse(&String::from_utf8_lossy(&bytes)).map_err(|reason| RegistryError::Manifest { path: mp.clone(), reason })?;
+                Manifest::parse(&String::from_utf8_lossy(&bytes)).map_err(|source| RegistryError::Manifest { path: mp.clone(), source })?;
             let wasm = read(&m.entry_path(&mp)?)?;
             Ok(Source { name: m.name.clone(), manifest: Some(m), manifest_bytes: Some(bytes), wasm })
         }
@@ -62,6 +62,14 @@ pub(crate) fn check_tenant(tenant: Option<&str>) -> Result<(), RegistryError> {
     }
 }
 
+/// What the operator says about a plugin beside its source: config overrides and a
+/// description. `None` keeps what an earlier install recorded.
+#[derive(Debug, Clone, Default)]
+pub struct Meta {
+    pub config: Option<toml::Table>,
+    pub description: Option<String>,
+}
+
 /// Installs (or updates) a plugin from `source` for `tenant` with `grants`: checks it loads
 /// and matches its manifest, refuses export conflicts with other installed plugins of the
 /// same scope, then writes the store, the desired state and the lock, in that order.
@@ -85,10 +93,23 @@ pub fn install_confirmed(
     grants: Grants,
     confirm: impl FnOnce(&Impact) -> bool,
 ) -> Result<(state::LockedPlugin, Impact), RegistryError> {
+    install_with(runtime, home, source, tenant, grants, Meta::default(), confirm)
+}
+
+/// [`install_confirmed`] with the operator's [`Meta`], written in the same transaction.
+pub fn install_with(
+    runtime: &Runtime,
+    home: &Home,
+    source: &Path,
+    tenant: Option<&str>,
+    grants: Grants,
+    meta: Meta,
+    confirm: impl FnOnce(&Impact) -> bool,
+) -> Result<(state::LockedPlugin, Impact), RegistryError> {
     check_tenant(tenant)?;
     let source = absolute(source)?;
     let src = read_source(&source)?;
-    transaction(runtime, home, &source, src, tenant, grants, confirm)
+    transaction(runtime, home, &source, src, tenant, grants, meta, confirm)
 }
 
 /// Updates installed plugin `key` from `source` (default: where it was installed from),
@@ -114,9 +135,10 @@ pub fn update(
     if src.name != key.name {
         return Err(RegistryError::NameMismatch { installed: key.clone(), found: src.name, path: source });
     }
-    transaction(runtime, home, &source, src, key.tenant.as_deref(), grants, confirm)
+    transaction(runtime, home, &source, src, key.tenant.as_deref(), grants, Meta::default(), confirm)
 }
 
+#[allow(clippy::too_many_arguments)] // one private function, called from three places
 fn transaction(
     runtime: &Runtime,
     home: &Home,
@@ -124,6 +146,7 @@ fn transaction(
     src: Source,
     tenant: Option<&str>,
     grants: Grants,
+    meta: Meta,
     confirm: impl FnOnce(&Impact) -> bool,
 ) -> Result<(state::LockedPlugin, Impact), RegistryError> {
     let key = Key { tenant: tenant.map(str::to_string), name: src.name.clone() };
@@ -143,7 +166,12 @@ fn transaction(
     let old_desired = desired.find(&key);
     let intact = |sha: &str, ext: &str| home.store_get(sha, ext).is_ok();
     impact.unchanged = old.is_some_and(|o| o.wasm_sha256 == wasm_sha256 && o.manifest_sha256 == manifest_sha256 && o.source == source_text)
-        && old_desired.is_some_and(|d| d.grants == grants && d.enabled)
+        && old_desired.is_some_and(|d| {
+            d.grants == grants
+                && d.enabled
+                && meta.config.as_ref().is_none_or(|c| d.config.as_ref() == Some(c))
+                && meta.description.as_ref().is_none_or(|t| d.description.as_ref() == Some(t))
+        })
         && intact(&wasm_sha256, "wasm")
         && manifest_sha256.as_deref().is_none_or(|m| intact(m, "toml"));
     if impact.unchanged {
@@ -161,7 +189,10 @@ fn transaction(
     }
     fault_point("after-store")?;
     // ... then the desired state (keeping the operator's config overrides) ...
-    let config = old_desired.and_then(|d| d.config.clone());
+    let config = meta.config.or_else(|| old_desired.and_then(|d| d.config.clone()));
+    let description = meta.description.or_else(|| old_desired.and_then(|d| d.description.clone()));
+    let now = state::now_rfc3339();
+    let created_at = old_desired.and_then(|d| d.created_at.clone()).unwrap_or_else(|| now.clone());
     desired.plugin.retain(|p| p.key() != key);
     desired.plugin.push(state::DesiredPlugin {
         name: key.name.clone(),
@@ -170,6 +201,9 @@ fn transaction(
         enabled: true,
         grants,
         config,
+        description,
+        created_at: Some(created_at),
+        updated_at: Some(now),
     });
     home.write_desired(&desired, &guard)?;
     fault_point("after-desired")?;
@@ -245,10 +279,17 @@ fn fault_point(_point: &str) -> Result<(), RegistryError> {
 
 /// Enables or disables an installed plugin (desired state only; the lock is unchanged).
 pub fn set_enabled(home: &Home, key: &Key, enabled: bool) -> Result<(), RegistryError> {
+    edit(home, key, |d| d.enabled = enabled)
+}
+
+/// Changes the desired state of installed plugin `key` with `f` (enabled, config,
+/// description) and stamps `updated_at`; one atomic write of `plugins.toml`.
+pub fn edit(home: &Home, key: &Key, f: impl FnOnce(&mut state::DesiredPlugin)) -> Result<(), RegistryError> {
     let guard = home.lock()?;
     let mut desired = home.read_desired()?;
     let entry = desired.plugin.iter_mut().find(|p| p.key() == *key).ok_or_else(|| RegistryError::NotInstalled(key.clone()))?;
-    entry.enabled = enabled;
+    f(entry);
+    entry.updated_at = Some(state::now_rfc3339());
     home.write_desired(&desired, &guard)
 }
 

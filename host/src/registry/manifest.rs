@@ -41,6 +41,31 @@ use super::RegistryError;
 /// Longest version string a manifest may give, in bytes.
 pub const MAX_VERSION_LEN: usize = 64;
 
+/// What is wrong with a manifest (its path is in [`RegistryError::Manifest`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    #[error("cannot read it")]
+    Read(#[source] std::io::Error),
+    #[error("not a valid plinth.toml")]
+    Toml(#[from] toml::de::Error),
+    #[error("{0}")]
+    Name(String),
+    #[error("version is {len} bytes long, over the {MAX_VERSION_LEN}-byte limit")]
+    VersionTooLong { len: usize },
+    #[error("entry `{entry}` must be a path inside the plugin directory")]
+    EntryOutside { entry: String },
+    #[error("cannot resolve entry `{entry}` ({})", path.display())]
+    EntryMissing {
+        entry: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("entry `{entry}` resolves to {}, outside the plugin directory", resolved.display())]
+    EntryEscapes { entry: String, resolved: PathBuf },
+}
+
 /// Names the plugin says it provides, by kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,21 +131,21 @@ pub struct Manifest {
 impl Manifest {
     /// Reads and parses `path`.
     pub fn from_file(path: &Path) -> Result<Manifest, RegistryError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| RegistryError::Manifest { path: path.to_path_buf(), reason: e.to_string() })?;
-        Manifest::parse(&text).map_err(|reason| RegistryError::Manifest { path: path.to_path_buf(), reason })
+        let bad = |source| RegistryError::Manifest { path: path.to_path_buf(), source };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(ManifestError::Read(e)))?;
+        Manifest::parse(&text).map_err(bad)
     }
 
     /// Parses manifest text.
-    pub fn parse(text: &str) -> Result<Manifest, String> {
-        let m: Manifest = toml::from_str(text).map_err(|e| e.to_string())?;
-        super::check_name("name", &m.name)?;
-        let version = m.version.to_string();
-        if version.len() > MAX_VERSION_LEN {
-            return Err(format!("version is {} bytes long, over the {MAX_VERSION_LEN}-byte limit", version.len()));
+    pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        let m: Manifest = toml::from_str(text)?;
+        super::check_name("name", &m.name).map_err(ManifestError::Name)?;
+        let len = m.version.to_string().len();
+        if len > MAX_VERSION_LEN {
+            return Err(ManifestError::VersionTooLong { len });
         }
         if m.entry.contains("..") || Path::new(&m.entry).is_absolute() {
-            return Err(format!("entry `{}` must be a path inside the plugin directory", m.entry));
+            return Err(ManifestError::EntryOutside { entry: m.entry });
         }
         Ok(m)
     }
@@ -130,11 +155,15 @@ impl Manifest {
     pub fn entry_path(&self, manifest_path: &Path) -> Result<PathBuf, RegistryError> {
         let dir = manifest_path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let entry = dir.join(&self.entry);
-        let bad = |reason: String| RegistryError::Manifest { path: manifest_path.to_path_buf(), reason };
-        let real_dir = dir.canonicalize().map_err(|e| bad(format!("cannot resolve its directory {}: {e}", dir.display())))?;
-        let real = entry.canonicalize().map_err(|e| bad(format!("entry `{}` ({}): {e}", self.entry, entry.display())))?;
+        let bad = |source| RegistryError::Manifest { path: manifest_path.to_path_buf(), source };
+        let missing = |path: &Path| {
+            let (entry, path) = (self.entry.clone(), path.to_path_buf());
+            move |source| bad(ManifestError::EntryMissing { entry, path, source })
+        };
+        let real_dir = dir.canonicalize().map_err(missing(dir))?;
+        let real = entry.canonicalize().map_err(missing(&entry))?;
         if !real.starts_with(&real_dir) {
-            return Err(bad(format!("entry `{}` resolves to {}, outside the plugin directory", self.entry, real.display())));
+            return Err(bad(ManifestError::EntryEscapes { entry: self.entry.clone(), resolved: real }));
         }
         Ok(real)
     }

@@ -25,8 +25,8 @@ use crate::types::{Json, Kind};
 
 pub use doctor::{Problem, doctor, repair};
 pub use handler::Handler;
-pub use install::{install, install_confirmed, set_enabled, uninstall, update};
-pub use manifest::Manifest;
+pub use install::{Meta, edit, install, install_confirmed, install_with, set_enabled, uninstall, update};
+pub use manifest::{Manifest, ManifestError};
 pub use name::{MAX_NAME_LEN, check_name};
 
 /// Where an installed plugin lives: a tenant's own, or global (`tenant: None`).
@@ -130,7 +130,12 @@ pub(crate) fn check_conflicts<'a>(
             continue;
         }
         if let Some(e) = new.iter().find(|e| theirs.contains(e)) {
-            return Err(RegistryError::Conflict { kind: e.kind, export: e.name.clone(), new: key.clone(), existing: other });
+            return Err(RegistryError::Conflict {
+                kind: e.kind,
+                export: e.name.clone(),
+                new: Box::new(key.clone()),
+                existing: Box::new(other),
+            });
         }
     }
     Ok(())
@@ -140,20 +145,30 @@ pub(crate) fn check_conflicts<'a>(
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RegistryError {
-    #[error("invalid manifest {path}: {reason}")]
-    Manifest { path: PathBuf, reason: String },
+    #[error("invalid manifest {}", path.display())]
+    Manifest {
+        path: PathBuf,
+        #[source]
+        source: manifest::ManifestError,
+    },
     #[error("plugin {plugin} is not compatible: {reason}")]
     Incompatible { plugin: String, reason: String },
     #[error("{kind} `{export}` of {new} is already provided by {existing}; rename one or install them for different tenants")]
-    Conflict { kind: Kind, export: String, new: Key, existing: Key },
+    Conflict { kind: Kind, export: String, new: Box<Key>, existing: Box<Key> },
     #[error("no plugin `{name}`{}", tenant.as_ref().map(|t| format!(" for tenant {t} or globally")).unwrap_or_default())]
     NotFound { name: String, tenant: Option<String> },
     #[error("plugin `{name}` is version {found}, not {wanted}")]
     VersionMismatch { name: String, wanted: String, found: semver::Version },
     #[error("bad handler reference `{handler}`: {reason} (use wasm://name, name@version or name)")]
     BadHandler { handler: String, reason: String },
-    #[error("plugin state {path}: {reason}")]
-    State { path: PathBuf, reason: String },
+    /// `plugins.toml` is not valid: it is the operator's file, so it is never rewritten
+    /// for them.
+    #[error("{} is not valid; fix or remove the entry it names", path.display())]
+    BadState {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
     #[error("cannot read or write {}", path.display())]
     Io {
         path: PathBuf,
@@ -180,7 +195,8 @@ pub enum RegistryError {
     },
     #[error(transparent)]
     Capability(#[from] crate::caps::grants::CapabilityError),
-    #[error("not applied: the change was not confirmed (pass --yes to apply without asking)")]
+    /// The confirmation callback of an install or update said no.
+    #[error("not applied: the change was not confirmed")]
     Declined,
     #[error("plugin `{0}` is not installed")]
     NotInstalled(Key),
@@ -264,10 +280,10 @@ impl Registry {
         let found = own.or_else(|| entries.get(&Key::global(&h.name))).cloned();
         drop(entries);
         let found = found.ok_or_else(|| RegistryError::NotFound { name: h.name.clone(), tenant: tenant.map(str::to_string) })?;
-        if let Some(req) = &h.version {
-            if !req.matches(&found.version) {
-                return Err(RegistryError::VersionMismatch { name: h.name, wanted: req.to_string(), found: found.version.clone() });
-            }
+        if let Some(req) = &h.version
+            && !req.matches(&found.version)
+        {
+            return Err(RegistryError::VersionMismatch { name: h.name, wanted: req.to_string(), found: found.version.clone() });
         }
         Ok(found)
     }

@@ -24,7 +24,7 @@ pub(crate) fn stored_manifest(home: &Home, locked: &LockedPlugin) -> Result<Opti
     let bytes = home.store_get(sha, "toml")?;
     Manifest::parse(&String::from_utf8_lossy(&bytes))
         .map(Some)
-        .map_err(|reason| RegistryError::Manifest { path: home.store_path(sha, "toml"), reason })
+        .map_err(|source| RegistryError::Manifest { path: home.store_path(sha, "toml"), source })
 }
 
 /// Loads a plugin as installed: capabilities are the manifest's asks ∩ the grants, limits
@@ -55,10 +55,10 @@ pub(crate) fn load_installed(
 /// by the operator's `config` in `plugins.toml`.
 fn merged_config(manifest: Json, overrides: Option<&toml::Table>) -> Json {
     let mut base = manifest.to_value().unwrap_or_else(|_| serde_json::json!({}));
-    if let (Some(obj), Some(over)) = (base.as_object_mut(), overrides) {
-        if let Ok(serde_json::Value::Object(over)) = serde_json::to_value(over) {
-            obj.extend(over);
-        }
+    if let (Some(obj), Some(over)) = (base.as_object_mut(), overrides)
+        && let Ok(serde_json::Value::Object(over)) = serde_json::to_value(over)
+    {
+        obj.extend(over);
     }
     Json::from(base)
 }

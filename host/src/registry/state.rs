@@ -44,6 +44,20 @@ pub struct DesiredPlugin {
     /// Operator overrides of the manifest's default config.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<toml::Table>,
+    /// The operator's description (Orch8's registry field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// When it was first installed, RFC 3339 UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// When its desired state last changed, RFC 3339 UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+}
+
+/// Now, as the RFC 3339 UTC timestamps of [`DesiredPlugin`].
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
 fn yes() -> bool {
@@ -199,8 +213,14 @@ pub struct StateLock {
     _file: File,
 }
 
-fn io_err(path: &Path, e: impl std::fmt::Display) -> RegistryError {
-    RegistryError::State { path: path.to_path_buf(), reason: e.to_string() }
+fn io_err(path: &Path, source: std::io::Error) -> RegistryError {
+    RegistryError::Io { path: path.to_path_buf(), source }
+}
+
+/// Serializing our own state types cannot fail short of a bug; reported as an I/O error on
+/// the file being written rather than a panic.
+fn ser_err(path: &Path, e: toml::ser::Error) -> RegistryError {
+    io_err(path, std::io::Error::other(e))
 }
 
 /// Writes `bytes` to `path` atomically: a reader sees the old file or the new one.
@@ -266,7 +286,7 @@ impl Home {
 
     fn read_toml<T: for<'de> Deserialize<'de> + Default>(path: &Path) -> Result<T, RegistryError> {
         match std::fs::read_to_string(path) {
-            Ok(text) => toml::from_str(&text).map_err(|e| io_err(path, e)),
+            Ok(text) => toml::from_str(&text).map_err(|source| RegistryError::BadState { path: path.to_path_buf(), source }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
             Err(e) => Err(io_err(path, e)),
         }
@@ -276,7 +296,7 @@ impl Home {
         Self::read_toml(&self.desired_path())
     }
     pub fn write_desired(&self, d: &Desired, _lock: &StateLock) -> Result<(), RegistryError> {
-        let text = toml::to_string_pretty(d).map_err(|e| io_err(&self.desired_path(), e))?;
+        let text = toml::to_string_pretty(d).map_err(|e| ser_err(&self.desired_path(), e))?;
         atomic_write(&self.desired_path(), text.as_bytes())
     }
     /// Reads `plinth.lock` (none yet: an empty lock). A lock that cannot be read is
@@ -293,7 +313,7 @@ impl Home {
         }
     }
     pub fn write_lock(&self, l: &LockFile, _lock: &StateLock) -> Result<(), RegistryError> {
-        let text = toml::to_string_pretty(l).map_err(|e| io_err(&self.lock_path(), e))?;
+        let text = toml::to_string_pretty(l).map_err(|e| ser_err(&self.lock_path(), e))?;
         atomic_write(&self.lock_path(), text.as_bytes())
     }
 

@@ -32,22 +32,18 @@ pub fn plugin(name: &str) -> Plugin {
     p
 }
 
-/// A guest built by a non-Rust toolchain (Python, JavaScript, C), or `None` when
-/// `cargo xtask build-guests` skipped it because that toolchain is not installed here (it
-/// records why in `target/guests/SKIPPED`; CI builds with `--require-all`, which never
-/// skips). A guest that is neither built nor skipped fails the test.
-pub fn foreign_guest(name: &str) -> Option<PathBuf> {
+/// A guest built by a non-Rust toolchain (Python, JavaScript, C). One that is missing fails
+/// the test, saying why when `cargo xtask build-guests` recorded a reason in
+/// `target/guests/SKIPPED` (no toolchain here); `cargo xtask test` never runs those tests.
+pub fn foreign_guest(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/guests");
     let p = dir.join(format!("{name}.wasm"));
     if p.exists() {
-        return Some(p);
+        return p;
     }
     let skipped = std::fs::read_to_string(dir.join("SKIPPED")).unwrap_or_default();
     match skipped.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(": "))) {
-        Some(reason) => {
-            eprintln!("SKIPPED {name}: {reason}");
-            None
-        }
+        Some(reason) => panic!("{name} was not built ({reason}); `cargo xtask test` skips its tests and names them"),
         None => panic!("{} is missing: run `cargo xtask build-guests` (or `cargo xtask test`)", p.display()),
     }
 }

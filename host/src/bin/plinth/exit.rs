@@ -7,7 +7,7 @@
 //! 7 runtime busy · 8 a plugin change was not confirmed (pass --yes).
 
 use plinth::registry::RegistryError;
-use plinth::{InvokeError, LoadError};
+use plinth::{InvokeError, LimitsError, LoadError};
 
 /// A failure, with the exit code it maps to.
 pub struct Failure {
@@ -24,12 +24,43 @@ impl From<anyhow::Error> for Failure {
 impl From<LoadError> for Failure {
     fn from(e: LoadError) -> Self {
         let code = match &e {
-            LoadError::Io { .. } | LoadError::Runtime(_) | LoadError::Limits(_) => 1,
+            LoadError::Io { .. } | LoadError::Runtime { .. } | LoadError::Limits(_) => 1,
             // The plugin failed while listing what it provides: exit as that call failed.
             LoadError::Listing { source, .. } => invoke_exit_code(source),
             _ => 6,
         };
-        Failure { code, error: e.into() }
+        let fix = load_fix(&e);
+        Failure { code, error: with_fix(e.into(), fix) }
+    }
+}
+
+/// The library's errors say what happened and what to change; which flag or manifest key
+/// changes it is the CLI's to say.
+fn with_fix(error: anyhow::Error, fix: Option<&str>) -> anyhow::Error {
+    match fix {
+        Some(fix) => anyhow::anyhow!("{error:#}; {fix}"),
+        None => error,
+    }
+}
+
+fn load_fix(e: &LoadError) -> Option<&'static str> {
+    match e {
+        LoadError::CapabilityNotGranted { capability: "http", .. } => Some(
+            "for a file, grant hosts with --allow-http HOST; an installed plugin must list them under \
+             [capabilities] http in its plinth.toml",
+        ),
+        LoadError::Limits(LimitsError::MemoryAboveRuntimeCap { .. }) => Some("lower --memory or the manifest's [limits] memory"),
+        LoadError::Listing { source, .. } => invoke_fix(source),
+        _ => None,
+    }
+}
+
+fn invoke_fix(e: &InvokeError) -> Option<&'static str> {
+    match e {
+        InvokeError::OutOfFuel { .. } => Some("pass --fuel N, or set [limits] fuel in the plugin's plinth.toml"),
+        InvokeError::DeadlineExceeded { .. } => Some("pass --timeout MS, or set [limits] timeout_ms in the plugin's plinth.toml"),
+        InvokeError::MemoryLimit { .. } => Some("pass --memory SIZE, or set [limits] memory in the plugin's plinth.toml"),
+        _ => None,
     }
 }
 
@@ -45,7 +76,8 @@ pub fn invoke_exit_code(e: &InvokeError) -> u8 {
 
 impl From<InvokeError> for Failure {
     fn from(e: InvokeError) -> Self {
-        Failure { code: invoke_exit_code(&e), error: e.into() }
+        let fix = invoke_fix(&e);
+        Failure { code: invoke_exit_code(&e), error: with_fix(e.into(), fix) }
     }
 }
 
@@ -53,25 +85,20 @@ pub fn registry_failure(e: RegistryError) -> Failure {
     let code = match &e {
         RegistryError::Declined => 8,
         RegistryError::Load { source, .. } => match **source {
-            LoadError::Io { .. } | LoadError::Runtime(_) | LoadError::Limits(_) => 1,
+            LoadError::Io { .. } | LoadError::Runtime { .. } | LoadError::Limits(_) => 1,
             _ => 6,
         },
         RegistryError::Incompatible { .. } | RegistryError::Conflict { .. } | RegistryError::Manifest { .. } => 6,
         _ => 1,
     };
     let fix = match &e {
+        RegistryError::Declined => Some("pass --yes to apply without asking"),
+        RegistryError::Load { source, .. } => load_fix(source),
         RegistryError::BadLock { .. } => Some("rebuild it with `plinth plugin doctor --repair`"),
         RegistryError::Tampered { .. } => {
             Some("restore it from its source with `plinth plugin update NAME --yes` (`plinth plugin doctor` prints the exact command)")
         }
         _ => None,
     };
-    let error = anyhow::Error::from(e);
-    Failure {
-        code,
-        error: match fix {
-            Some(fix) => anyhow::anyhow!("{error:#}; {fix}"),
-            None => error,
-        },
-    }
+    Failure { code, error: with_fix(e.into(), fix) }
 }

@@ -88,18 +88,6 @@ impl CapArgs {
     }
 }
 
-/// Parses `1048576`, `512K`, `64M` or `1G`.
-pub fn parse_bytes(s: &str) -> Result<u64, String> {
-    let (digits, shift) = match s.char_indices().last() {
-        Some((i, 'K' | 'k')) => (&s[..i], 10),
-        Some((i, 'M' | 'm')) => (&s[..i], 20),
-        Some((i, 'G' | 'g')) => (&s[..i], 30),
-        _ => (s, 0),
-    };
-    let n: u64 = digits.parse().map_err(|_| format!("`{s}` is not a size (e.g. 1048576, 512K, 64M, 1G)"))?;
-    n.checked_mul(1 << shift).ok_or_else(|| format!("`{s}` is too large"))
-}
-
 /// Parses a `--tenant` value: the naming rule of plugin names.
 pub fn parse_tenant(s: &str) -> Result<String, String> {
     plinth::registry::check_name("tenant", s)?;

@@ -34,6 +34,8 @@ struct Cli {
     command: Command,
 }
 
+// One value, parsed once per process: boxing the big variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Show what a component provides: kinds, API version and the specs it lists.
@@ -46,7 +48,19 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap's own code is 2 for every parse error; the README's table gives a bad
+            // value of a known flag 1 (like a bad value read from a file), usage 2.
+            let code = match e.kind() {
+                clap::error::ErrorKind::ValueValidation | clap::error::ErrorKind::InvalidValue => 1,
+                _ => e.exit_code(),
+            };
+            let _ = e.print();
+            return ExitCode::from(code as u8);
+        }
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,plinth::guest=trace"));
     // Colour only on a terminal: logs piped into a file or a CI log stay plain text.

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::{home, load, registry_runtime};
 use crate::exit::{Failure, registry_failure};
-use crate::flags::{CacheArgs, CapArgs, parse_bytes, parse_tenant};
+use crate::flags::{CacheArgs, CapArgs, parse_tenant};
 
 /// Call a plugin once and print its output JSON on stdout (logs, fuel and time on stderr).
 #[derive(Args)]
@@ -55,13 +55,13 @@ pub struct InvokeArgs {
     #[arg(long)]
     fuel: Option<u64>,
     /// Memory cap in bytes; K, M and G suffixes are binary (default 64M).
-    #[arg(long, value_parser = parse_bytes)]
+    #[arg(long, value_parser = plinth::parse_size)]
     memory: Option<u64>,
     /// Wall-clock deadline in milliseconds (default 5000).
     #[arg(long)]
     timeout: Option<u64>,
     /// Output cap in bytes; K, M and G suffixes are binary (default 16M).
-    #[arg(long, value_parser = parse_bytes)]
+    #[arg(long, value_parser = plinth::parse_size)]
     max_output: Option<u64>,
     #[command(flatten)]
     caps: CapArgs,
@@ -101,7 +101,7 @@ fn installed(handler: &str, tenant: Option<&str>) -> Result<(Plugin, Json), Fail
 }
 
 pub fn run(args: InvokeArgs) -> Result<(), Failure> {
-    let by_name = !args.file.is_file() && !args.file.extension().is_some_and(|e| e == "wasm");
+    let by_name = !args.file.is_file() && args.file.extension().is_none_or(|e| e != "wasm");
     let (plugin, installed_config) = if by_name {
         let (p, config) = installed(&args.file.to_string_lossy(), args.tenant.as_deref())?;
         (p, Some(config))

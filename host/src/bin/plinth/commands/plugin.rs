@@ -17,6 +17,8 @@ pub enum PluginCmd {
     /// after its file, version 0.0.0). The --allow-* flags are the operator's grants (the
     /// manifest holds the plugin's asks).
     Install {
+        /// A plugin directory (with plinth.toml), a plinth.toml, or a .wasm file. Stored
+        /// as an absolute path, so `update` finds it from any directory.
         path: PathBuf,
         /// Install for this tenant only (default: global, visible to every tenant).
         #[arg(long, value_parser = parse_tenant)]
@@ -30,7 +32,10 @@ pub enum PluginCmd {
     /// Reinstall a plugin from PATH, or from where it was installed from; without --allow-*
     /// flags it keeps the grants it has.
     Update {
+        /// The installed plugin's name.
         name: String,
+        /// Where to reinstall from (default: where it was installed from). Its manifest
+        /// must name the same plugin.
         path: Option<PathBuf>,
         /// The tenant the plugin was installed for (default: the global one).
         #[arg(long, value_parser = parse_tenant)]
@@ -41,7 +46,7 @@ pub enum PluginCmd {
         #[arg(long)]
         yes: bool,
     },
-    /// List installed plugins.
+    /// List installed plugins of every tenant, with their state.
     List,
     /// Show one installed plugin.
     Show(Installed),
@@ -53,7 +58,8 @@ pub enum PluginCmd {
     Uninstall(Installed),
     /// Check every installed plugin and the state files; exit 1 on any problem.
     Doctor {
-        /// First repair what can be repaired: roll back installs that did not finish.
+        /// First repair what can be repaired: roll back installs that did not finish, and
+        /// rebuild an unreadable plinth.lock from plugins.toml and the store.
         #[arg(long)]
         repair: bool,
     },
@@ -62,6 +68,7 @@ pub enum PluginCmd {
 /// An installed plugin, by name and tenant.
 #[derive(clap::Args)]
 pub struct Installed {
+    /// The installed plugin's name (as `plinth plugin list` shows it).
     name: String,
     /// The tenant the plugin was installed for (default: the global one).
     #[arg(long, value_parser = parse_tenant)]
