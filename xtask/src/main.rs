@@ -142,7 +142,9 @@ fn build_guests(require_all: bool, extism: bool) -> anyhow::Result<Built> {
             continue;
         }
         let mut cmd = cargo();
-        cmd.current_dir(&guests).args(["build", "--release", "--target", target]);
+        // The guests' own target dir, even when CARGO_TARGET_DIR points elsewhere: the
+        // copies below read from it.
+        cmd.current_dir(&guests).args(["build", "--release", "--target", target, "--target-dir"]).arg(guests.join("target"));
         for n in &names {
             cmd.args(["-p", n]);
         }
@@ -157,7 +159,10 @@ fn build_guests(require_all: bool, extism: bool) -> anyhow::Result<Built> {
     }
     // The echo fixture built for the wrong target: a core module named after the plinth
     // interfaces, for the test of the "build with --target wasm32-wasip2" hint.
-    run(cargo().current_dir(&guests).args(["build", "--release", "--target", "wasm32-unknown-unknown", "-p", "echo"]))?;
+    run(cargo()
+        .current_dir(&guests)
+        .args(["build", "--release", "--target", "wasm32-unknown-unknown", "-p", "echo", "--target-dir"])
+        .arg(guests.join("target")))?;
     let src = guests.join("target/wasm32-unknown-unknown/release/echo.wasm");
     let dst = out_dir.join("core_echo.wasm");
     std::fs::copy(&src, &dst).with_context(|| format!("cannot copy {}", src.display()))?;
