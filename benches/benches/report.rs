@@ -211,6 +211,11 @@ fn main() {
     assert_eq!(engine_style.call(&env), want);
     assert_eq!(http.call(&args), want);
     assert_eq!(subprocess_call(&exe, &args), want);
+    let served = plinth_benches::serve::ServeFixture::start();
+    let (h1, h2) = (served.client(false), served.client(true));
+    let parse = |s: String| serde_json::from_str::<serde_json::Value>(&s).expect("json");
+    assert_eq!(parse(h1.call(&args)), parse(want.clone()));
+    assert_eq!(parse(h2.call(&args)), parse(want.clone()));
 
     eprintln!("measuring rows (n = {n}, interleaved) …");
     #[cfg(feature = "extism")]
@@ -238,6 +243,8 @@ fn main() {
         table.push(("7b. Extism, new plugin per call", Row::new(n / 2, || {}, || drop(ex.borrow().call_fresh(&args)))));
     }
     table.push(("8b. HTTP plugin service", Row::new(n, || {}, || drop(http.call(&args)))));
+    table.push(("9a. plinth serve, HTTP/1.1", Row::new(n, || {}, || drop(h1.call(&args)))));
+    table.push(("9b. plinth serve, h2c (Orch8's form)", Row::new(n, || {}, || drop(h2.call(&args)))));
     table.push(("8a. process per call", Row::new(if quick { 100 } else { 400 }, || {}, || drop(subprocess_call(&exe, &args)))));
     table.push(("3′", Row::new(n, || {}, || drop(baseline_call(&before, "classify", &ctx, &args).expect("call")))));
     let stats = measure_interleaved(&mut table, 10, || {
@@ -258,6 +265,7 @@ fn main() {
         stat("3′").expect("row 3′"),
     );
     let extism_rows = stat("7a. Extism, reused plugin").zip(stat("7b. Extism, new plugin per call"));
+    let (r9a, r9b) = (stat("9a. plinth serve, HTTP/1.1").expect("row 9a"), stat("9b. plinth serve, h2c (Orch8's form)").expect("row 9b"));
 
     eprintln!("payload scaling …");
     let mut payload = Vec::new();
@@ -291,6 +299,20 @@ fn main() {
         }
         tp.push((label, median_f64(ones), median_f64(twos)));
     }
+
+    eprintln!("server throughput …");
+    // One keep-alive client per measuring thread.
+    thread_local! {
+        static CLIENT: std::cell::OnceCell<plinth_benches::serve::ServeClient> = const { std::cell::OnceCell::new() };
+    }
+    let serve_call = || CLIENT.with(|c| drop(c.get_or_init(|| served.client(false)).call(&args)));
+    let (mut ones, mut twos, mut local2) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..TPUT_ROUNDS {
+        ones.push(throughput(1, tput / TPUT_ROUNDS as u32, serve_call));
+        twos.push(throughput(2, tput / TPUT_ROUNDS as u32, serve_call));
+        local2.push(throughput(2, tput / TPUT_ROUNDS as u32, || drop(plinth_call(&warm, &args))));
+    }
+    let (serve1, serve2, local2) = (median_f64(ones), median_f64(twos), median_f64(local2));
 
     eprintln!("large component and code cache …");
     let small = load(&runtime, "echo", 0);
@@ -429,6 +451,20 @@ fn main() {
         "\nThe language runtimes do their start-up work once, at build time (componentize-py and jco snapshot an initialized interpreter into the component's data segments), so an instance starts from that snapshot: copy-on-write makes the tens of megabytes of Python heap cost page faults on first touch, not a copy per call."
     );
 
+    let overhead = r9a.median.saturating_sub(r2.median);
+    let _ = writeln!(
+        md,
+        "\n## The server path (issue 13)\n\nRows 9a/9b call the same plugin through `plinth serve` in this process (its own tokio runtime, 127.0.0.1, the classifier installed as a plugin with the default queue of 2), with Orch8's envelope, from a keep-alive client on a current-thread runtime in the measuring thread.\n\n| | median | p99 |\n|---|---|---|\n| in-process warm call (row 2) | {} | {} |\n| HTTP/1.1 invoke (9a) | {} | {} |\n| h2c invoke (9b) | {} | {} |\n| server overhead, HTTP/1.1 (9a − 2) | {} | |\n| server overhead, h2c (9b − 2) | {} | |\n\n| throughput | calls/s |\n|---|---|\n| serve, HTTP/1.1, 1 client thread | {serve1:.0} |\n| serve, HTTP/1.1, 2 client threads | {serve2:.0} |\n| in-process warm, 2 threads | {local2:.0} |\n",
+        us(r2.median),
+        us(r2.p99),
+        us(r9a.median),
+        us(r9a.p99),
+        us(r9b.median),
+        us(r9b.p99),
+        us(overhead),
+        us(r9b.median.saturating_sub(r2.median)),
+    );
+
     let _ = writeln!(md, "\n## Targets (issue 7)\n\n| target | measured | status |\n|---|---|---|");
     let mut target = |what: &str, measured: String, ok: Option<bool>| {
         let status = match ok {
@@ -438,6 +474,8 @@ fn main() {
         };
         let _ = writeln!(md, "| {what} | {measured} | {status} |");
     };
+    target("server overhead (9a − 2) ≤ 50 µs p50", us(overhead), Some(overhead <= Duration::from_micros(50)));
+    target("serve throughput on 2 threads ≥ 60 % of in-process", format!("{:.0} %", 100.0 * serve2 / local2), Some(serve2 >= 0.6 * local2));
     target("row 2 median ≤ 2× row 4", format!("{:.2}×", ratio(r2.median, r4.median)), Some(ratio(r2.median, r4.median) <= 2.0));
     target("row 2 p99 ≤ 5× row 4", format!("{:.2}×", ratio(r2.p99, r4.median)), Some(ratio(r2.p99, r4.median) <= 5.0));
     target("row 2 ≥ 10× faster than row 6", format!("{:.1}×", ratio(r6.median, r2.median)), Some(ratio(r6.median, r2.median) >= 10.0));

@@ -7,6 +7,8 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+pub mod serve;
+
 use plinth::bench_support::ReusedInstance;
 use plinth::{CallContext, LoadOptions, Plugin, Runtime};
 use serde_json::{Value, json};

@@ -48,7 +48,10 @@ pub mod limits;
 mod output;
 pub mod plugin;
 pub mod registry;
+#[cfg(feature = "serve")]
+pub mod serve;
 mod store;
+pub mod telemetry;
 pub mod types;
 mod warm;
 

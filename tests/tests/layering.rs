@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// The layers of `host/src`, bottom first. A module may use modules of its own layer or of
 /// layers below.
 const LAYERS: &[&[&str]] = &[
-    &["types", "error", "limits", "config", "output", "cache"],
+    &["types", "error", "limits", "config", "output", "cache", "telemetry"],
     &["caps"],
     &["store"],
     &["api", "legacy"],
@@ -19,6 +19,8 @@ const LAYERS: &[&[&str]] = &[
     &["plugin"],
     &["engine"],
     &["registry"],
+    // The HTTP server (feature `serve`): on top of the registry.
+    &["serve"],
     // Benchmark hooks reach into the layers below; nothing uses them.
     &["bench_support"],
 ];

@@ -5,6 +5,7 @@
 //! modules with the `alloc/dealloc/handle` JSON ABI ([`crate::legacy`]), which behave as a
 //! plugin with one node.
 
+mod dispatch;
 pub(crate) mod load;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::legacy;
 use crate::limits::Limits;
 use crate::output::OutputBudget;
 use crate::store::CallState;
+use crate::telemetry;
 use crate::types::{CallContext, Dispatch, HandleResult, InboundMessage, Json, Kind, Outcome, PollResult, Specs};
 use crate::warm::{Filled, Refill, WarmQueue};
 
@@ -186,8 +188,20 @@ impl Plugin {
         call::run(&self.inner.runner, &self.inner.target(), &self.limits, |store, ready| f(ready.component()?, store))
     }
 
+    /// Runs `call` and records it ([`crate::telemetry`]): outcome, wall time, fuel.
+    fn metered<T>(&self, kind: Kind, call: impl FnOnce() -> Result<Outcome<T>, InvokeError>) -> Result<Outcome<T>, InvokeError> {
+        let start = Instant::now();
+        let result = call();
+        telemetry::call(&self.inner.name, kind, result.as_ref().map(|o| (o.fuel_used, o.prewarmed)), start.elapsed());
+        result
+    }
+
     /// Runs node `name` with `params` (JSON text).
     pub fn run_node(&self, name: &str, ctx: &CallContext, params: &str) -> Result<Outcome<Json>, InvokeError> {
+        self.metered(Kind::Node, || self.node(name, ctx, params))
+    }
+
+    fn node(&self, name: &str, ctx: &CallContext, params: &str) -> Result<Outcome<Json>, InvokeError> {
         self.require(Kind::Node, name)?;
         check_input("params", params)?;
         if let Backend::Legacy(_) = &self.inner.backend {
@@ -210,6 +224,10 @@ impl Plugin {
 
     /// Calls tool `name` with `arguments` (a JSON object, as text).
     pub fn call_tool(&self, name: &str, ctx: &CallContext, arguments: &str) -> Result<Outcome<Json>, InvokeError> {
+        self.metered(Kind::Tool, || self.tool(name, ctx, arguments))
+    }
+
+    fn tool(&self, name: &str, ctx: &CallContext, arguments: &str) -> Result<Outcome<Json>, InvokeError> {
         self.require(Kind::Tool, name)?;
         check_input("arguments", arguments)?;
         let out = self.component(|b, store| b.call_tool(store, name, ctx, arguments))?;
@@ -218,6 +236,10 @@ impl Plugin {
 
     /// Polls trigger `name`; `cursor` is what the previous poll returned.
     pub fn poll_trigger(&self, name: &str, ctx: &CallContext, cursor: Option<&str>) -> Result<Outcome<PollResult>, InvokeError> {
+        self.metered(Kind::Trigger, || self.trigger(name, ctx, cursor))
+    }
+
+    fn trigger(&self, name: &str, ctx: &CallContext, cursor: Option<&str>) -> Result<Outcome<PollResult>, InvokeError> {
         self.require(Kind::Trigger, name)?;
         let out = self.component(|b, store| b.poll_trigger(store, name, ctx, cursor))?;
         let mut budget = OutputBudget::new(self.limits.max_output);
@@ -230,6 +252,10 @@ impl Plugin {
 
     /// Hands `message` to listener `name`.
     pub fn handle_message(&self, name: &str, ctx: &CallContext, message: &InboundMessage) -> Result<Outcome<HandleResult>, InvokeError> {
+        self.metered(Kind::Listener, || self.listener(name, ctx, message))
+    }
+
+    fn listener(&self, name: &str, ctx: &CallContext, message: &InboundMessage) -> Result<Outcome<HandleResult>, InvokeError> {
         self.require(Kind::Listener, name)?;
         let out = self.component(|b, store| b.handle_message(store, name, ctx, message))?;
         let mut budget = OutputBudget::new(self.limits.max_output);

@@ -20,6 +20,12 @@ struct Source {
     name: String,
 }
 
+/// The name a plugin installs under from `source` (its manifest's, or a bare `.wasm`'s
+/// file stem), checked by the naming rule.
+pub fn source_name(source: &Path) -> Result<String, RegistryError> {
+    read_source(&absolute(source)?).map(|s| s.name)
+}
+
 /// Reads `source`: `dir/plinth.toml`, a `plinth.toml` path, or a bare `.wasm` (named after
 /// its file stem, which must follow the naming rule, version 0.0.0).
 fn read_source(source: &Path) -> Result<Source, RegistryError> {

@@ -25,7 +25,7 @@ use crate::types::{Json, Kind};
 
 pub use doctor::{Problem, doctor, repair};
 pub use handler::Handler;
-pub use install::{Meta, edit, install, install_confirmed, install_with, set_enabled, uninstall, update};
+pub use install::{Meta, edit, install, install_confirmed, install_with, set_enabled, source_name, uninstall, update};
 pub use manifest::{Manifest, ManifestError};
 pub use name::{MAX_NAME_LEN, check_name};
 

@@ -45,6 +45,12 @@ enum Command {
     /// Manage installed plugins under $PLINTH_HOME (default ~/.plinth).
     #[command(subcommand)]
     Plugin(commands::plugin::PluginCmd),
+    /// Serve the installed plugins over HTTP: Orch8's registry API and remote-plugin form.
+    #[cfg(feature = "serve")]
+    Serve(commands::serve::ServeArgs),
+    /// Create a bearer token for `plinth serve` (printed once; only its hash is stored).
+    #[cfg(feature = "serve")]
+    Token(commands::serve::TokenArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,7 +71,17 @@ fn main() -> ExitCode {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,plinth::guest=trace"));
     // Colour only on a terminal: logs piped into a file or a CI log stay plain text.
     let ansi = std::io::stderr().is_terminal();
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).with_ansi(ansi).init();
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    #[cfg(feature = "serve")]
+    let json = matches!(&cli.command, Command::Serve(a) if a.json_logs());
+    #[cfg(not(feature = "serve"))]
+    let json = false;
+    if json {
+        // One JSON object per line, for log shippers; spans (the request id) included.
+        fmt.json().with_current_span(true).init();
+    } else {
+        fmt.with_ansi(ansi).init();
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
@@ -80,5 +96,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Invoke(args) => commands::invoke::run(args),
         Command::Plugin(cmd) => commands::plugin::run(cmd),
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => commands::serve::run(args),
+        #[cfg(feature = "serve")]
+        Command::Token(args) => commands::serve::token(args),
     }
 }

@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, anyhow};
 use clap::Args;
 use plinth::registry::{Handler, Registry, RegistryError};
-use plinth::{CallContext, InboundMessage, Json, Kind, Limits, Plugin};
-use serde_json::{Value, json};
+use plinth::{CallContext, InvokeError, Json, Kind, Limits, Plugin};
+use serde_json::json;
 
 use super::{home, load, registry_runtime};
 use crate::exit::{Failure, registry_failure};
@@ -108,30 +108,10 @@ pub fn run(args: InvokeArgs) -> Result<(), Failure> {
     } else {
         (load(&args.file, &args.caps, &args.cache)?, None)
     };
-    let kind = match args.kind {
-        Some(k) => k,
-        None => match plugin.kinds() {
-            [k] => *k,
-            ks => {
-                let ks = ks.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ");
-                return Err(anyhow!("the plugin provides several kinds ({ks}); pick one with --kind").into());
-            }
-        },
-    };
-    if !plugin.kinds().contains(&kind) {
-        let provides = plugin.kinds().iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ");
-        return Err(anyhow!("the plugin provides no {kind}s (it provides: {provides})").into());
-    }
-    let name = match args.name.clone() {
-        Some(n) => n,
-        None => match plugin.specs().of(kind) {
-            [one] => one.name.clone(),
-            specs => {
-                let names = specs.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ");
-                return Err(anyhow!("pick a {kind} with --name (available: {names})").into());
-            }
-        },
-    };
+    let (kind, name) = plugin.pick_export(args.kind, args.name.as_deref()).map_err(|e| match e {
+        InvokeError::InvalidRequest(m) => Failure::from(anyhow!("{m} (--kind, --name)")),
+        e => Failure::from(e),
+    })?;
     let plugin = with_limits(plugin, &args)?;
     let params = read_params(&args)?;
     let mut ctx = CallContext {
@@ -150,43 +130,13 @@ pub fn run(args: InvokeArgs) -> Result<(), Failure> {
         ctx.data = parse_json("data", d)?;
     }
 
-    // The guest's JSON is printed verbatim (key order, number spelling), spliced into the
-    // trigger/listener envelopes without a round trip through `serde_json::Value`.
-    let str_json = |s: &str| Value::from(s).to_string();
-    let (output, fuel, wall) = match kind {
-        Kind::Node => {
-            let out = plugin.run_node(&name, &ctx, &params)?;
-            (out.output.as_str().to_string(), out.fuel_used, out.wall)
-        }
-        Kind::Tool => {
-            let out = plugin.call_tool(&name, &ctx, &params)?;
-            (out.output.as_str().to_string(), out.fuel_used, out.wall)
-        }
-        Kind::Trigger => {
-            let out = plugin.poll_trigger(&name, &ctx, args.cursor.as_deref())?;
-            let r = out.output;
-            let events = r.events.iter().map(Json::as_str).collect::<Vec<_>>().join(",");
-            let cursor = r.cursor.as_deref().map_or("null".to_string(), str_json);
-            let next = r.next_poll.map_or("null".to_string(), |d| d.as_millis().to_string());
-            let v = format!(r#"{{"events":[{events}],"cursor":{cursor},"next_poll_ms":{next}}}"#);
-            (v, out.fuel_used, out.wall)
-        }
-        Kind::Listener => {
-            let message = inbound_message(&params)?;
-            let out = plugin.handle_message(&name, &ctx, &message)?;
-            let r = out.output;
-            let dispatches = r
-                .dispatches
-                .iter()
-                .map(|d| format!(r#"{{"event":{},"payload":{}}}"#, str_json(&d.event), d.payload.as_str()))
-                .collect::<Vec<_>>()
-                .join(",");
-            let reply = r.reply.map_or("null".to_string(), |r| {
-                json!({"status": r.status, "headers": r.headers, "body": String::from_utf8_lossy(&r.body)}).to_string()
-            });
-            (format!(r#"{{"dispatches":[{dispatches}],"reply":{reply}}}"#), out.fuel_used, out.wall)
-        }
+    let input = match kind {
+        Kind::Trigger => json!({ "cursor": args.cursor }).to_string(),
+        _ => params,
     };
+    // The guest's JSON is printed verbatim (key order, number spelling).
+    let out = plugin.invoke(kind, &name, &ctx, &input)?;
+    let (output, fuel, wall) = (out.output.as_str(), out.fuel_used, out.wall);
     outln!("{output}");
     eprintln!("{kind} {name}: {fuel} fuel, {:.3} ms", wall.as_secs_f64() * 1e3);
     Ok(())
@@ -222,28 +172,4 @@ fn read_params(args: &InvokeArgs) -> Result<String, Failure> {
     };
     Json::parse(&text).map_err(|e| Failure { code: 1, error: anyhow!("{flag} is not valid JSON: {e}") })?;
     Ok(text)
-}
-
-/// Builds a listener message from `{"method","path","headers":{..} | [[k,v]..],"body":"text"}`.
-fn inbound_message(params: &str) -> anyhow::Result<InboundMessage> {
-    let v: Value = serde_json::from_str(params).map_err(|e| anyhow!("params: {e}"))?;
-    let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-    let headers = match v.get("headers") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|p| match p.as_array().map(Vec::as_slice) {
-                Some([Value::String(k), Value::String(v)]) => Ok((k.clone(), v.clone())),
-                _ => Err(anyhow!("headers must be an object or a list of [name, value] pairs")),
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => bail!("headers must be an object or a list of [name, value] pairs"),
-    };
-    let body = match v.get("body") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) => s.clone().into_bytes(),
-        Some(other) => other.to_string().into_bytes(),
-    };
-    Ok(InboundMessage { method: text("method"), path: text("path"), headers, body })
 }

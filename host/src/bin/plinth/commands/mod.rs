@@ -3,6 +3,8 @@
 pub mod inspect;
 pub mod invoke;
 pub mod plugin;
+#[cfg(feature = "serve")]
+pub mod serve;
 
 use std::path::Path;
 

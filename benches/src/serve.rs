@@ -1,0 +1,67 @@
+//! Rows 9a/9b: the classifier called through `plinth serve` (in this process, on its own
+//! tokio runtime, on 127.0.0.1) by a keep-alive client, over HTTP/1.1 and over h2c as
+//! Orch8's remote-plugin client speaks it. The client runs on a current-thread runtime in
+//! the measuring thread, so no thread handoff on the client side is counted as the
+//! server's.
+
+use std::sync::Arc;
+
+use plinth::registry::state::Home;
+use plinth::serve::{Auth, FileStore, ServeConfig, Server};
+use plinth::{Runtime, RuntimeConfig};
+
+/// A running server with the classifier installed.
+pub struct ServeFixture {
+    pub url: String,
+    _home: tempfile::TempDir,
+    _server: std::thread::JoinHandle<()>,
+}
+
+impl ServeFixture {
+    pub fn start() -> ServeFixture {
+        let home_dir = tempfile::tempdir().expect("tempdir");
+        let home = Home::new(home_dir.path());
+        let runtime =
+            Runtime::with_config(RuntimeConfig { cache_dir: Some(home.cache_dir()), ..RuntimeConfig::default() }).expect("runtime");
+        plinth::registry::install(&runtime, &home, &crate::guest("text_classifier"), None, Default::default()).expect("install");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let server = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio");
+            rt.block_on(async move {
+                let config = ServeConfig { listen: ([127, 0, 0, 1], 0).into(), auth: Auth::Off, ..ServeConfig::default() };
+                let server = Server::bind(config, runtime, Arc::new(FileStore::new(home))).await.expect("bind");
+                tx.send(server.local_addr()).expect("send addr");
+                server.run(std::future::pending()).await.expect("serve");
+            });
+        });
+        let addr = rx.recv().expect("server address");
+        ServeFixture { url: format!("http://{addr}"), _home: home_dir, _server: server }
+    }
+
+    /// A client for one measuring thread.
+    pub fn client(&self, h2c: bool) -> ServeClient {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio");
+        let builder = reqwest::Client::builder();
+        let http = if h2c { builder.http2_prior_knowledge() } else { builder.http1_only() }.build().expect("client");
+        ServeClient { rt, http, url: format!("{}/text_classifier.classify", self.url) }
+    }
+}
+
+/// A keep-alive client (one connection, reused).
+pub struct ServeClient {
+    rt: tokio::runtime::Runtime,
+    http: reqwest::Client,
+    url: String,
+}
+
+impl ServeClient {
+    /// One invoke with Orch8's envelope; returns the output JSON.
+    pub fn call(&self, args: &str) -> String {
+        let body = format!(r#"{{"instance_id":"","block_id":"","params":{args},"context":{{"data":null,"config":{{}}}},"attempt":1}}"#);
+        self.rt.block_on(async {
+            let r = self.http.post(&self.url).header("content-type", "application/json").body(body).send().await.expect("send");
+            assert!(r.status().is_success(), "{}", r.status());
+            r.text().await.expect("body")
+        })
+    }
+}

@@ -1,0 +1,385 @@
+//! The routes, who may call them, and the registry API (Orch8's `/plugins`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::Role;
+use super::error::ApiError;
+use super::store::{Edit, PluginRecord};
+use super::{App, Auth, invoke};
+use crate::registry::{Key, Meta, check_name};
+
+/// Orch8's limits on registry fields.
+const MAX_NAME: usize = 255;
+const MAX_SOURCE: usize = 2048;
+
+pub(crate) fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/health", get(|| async { axum::Json(json!({"status": "ok"})) }))
+        .route("/ready", get(ready))
+        .route("/metrics", get(super::observe::render))
+        .route("/plugins", get(list).post(create))
+        .route("/plugins/{name}", get(show).patch(patch).delete(remove))
+        .route("/plugins/{name}/package", axum::routing::put(upload))
+        .route("/invoke/{plugin}/{export}", post(invoke::by_path))
+        // Orch8's remote-plugin form: `grpc://host:port/plugin.export` posts here.
+        .route("/{target}", post(invoke::by_target))
+        .fallback(|| async { ApiError::not_found("no such endpoint (see the README's \"Running the server\")") })
+        .layer(axum::middleware::from_fn(super::observe::request_id))
+        .with_state(app)
+}
+
+async fn ready(State(app): State<Arc<App>>) -> Response {
+    if app.ready.load(std::sync::atomic::Ordering::Acquire) {
+        axum::Json(json!({"status": "ready"})).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "starting"}))).into_response()
+    }
+}
+
+/// Who is calling, and in which tenant's scope.
+pub(crate) struct Caller {
+    pub role: Role,
+    /// The tenant the request acts for: the token's, or for an admin the `X-Tenant-Id`
+    /// header (none: global).
+    pub tenant: Option<String>,
+}
+
+impl Caller {
+    pub(crate) fn of(app: &App, headers: &HeaderMap) -> Result<Caller, ApiError> {
+        let header_tenant = match headers.get("x-tenant-id") {
+            None => None,
+            Some(v) => {
+                let t = v.to_str().map_err(|_| ApiError::bad_request("X-Tenant-Id is not text"))?;
+                if t.is_empty() {
+                    None
+                } else {
+                    check_name("tenant", t).map_err(ApiError::bad_request)?;
+                    Some(t.to_string())
+                }
+            }
+        };
+        let role = match &app.config.auth {
+            Auth::Off => Role::Admin,
+            Auth::Tokens(tokens) => {
+                let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
+                let value = headers.get(header::AUTHORIZATION).ok_or_else(|| unauthorized("missing `Authorization: Bearer TOKEN`"))?;
+                let token = value
+                    .to_str()
+                    .ok()
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .ok_or_else(|| unauthorized("the Authorization header must be `Bearer TOKEN`"))?;
+                tokens.check(token.trim()).ok_or_else(|| unauthorized("unknown token"))?
+            }
+        };
+        let tenant = match (&role, header_tenant) {
+            (Role::Admin, t) => t,
+            (Role::Tenant(own), Some(h)) if h != *own => {
+                return Err(ApiError::forbidden(format!("this token is for tenant `{own}`, not `{h}`")));
+            }
+            (Role::Tenant(own), _) => Some(own.clone()),
+        };
+        Ok(Caller { role, tenant })
+    }
+
+    pub(crate) fn require_admin(&self) -> Result<(), ApiError> {
+        match self.role {
+            Role::Admin => Ok(()),
+            Role::Tenant(_) => Err(ApiError::forbidden("changing the registry needs an admin token")),
+        }
+    }
+
+    /// Whether this caller may see a plugin of `tenant` (`None`: global).
+    fn sees(&self, tenant: Option<&str>) -> bool {
+        match (&self.role, tenant) {
+            (_, None) => true,
+            (Role::Admin, Some(_)) if self.tenant.is_none() => true,
+            (_, Some(t)) => self.tenant.as_deref() == Some(t),
+        }
+    }
+}
+
+/// The JSON of one plugin: Orch8's fields, then Plinth's.
+fn record_json(app: &App, r: &PluginRecord) -> Value {
+    let status = if r.enabled { app.status(&r.key) } else { super::Status { state: "disabled", last_error: None } };
+    let locked = r.locked.as_ref();
+    json!({
+        "name": r.key.name,
+        "plugin_type": "wasm",
+        "source": r.source,
+        "tenant_id": r.key.tenant.clone().unwrap_or_default(),
+        "enabled": r.enabled,
+        "config": r.config,
+        "description": r.description,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+        "version": locked.map(|l| l.version.clone()),
+        "sha256": locked.map(|l| l.sha256.clone()),
+        "kinds": locked.map(|l| l.kinds.clone()).unwrap_or_default(),
+        "exports": locked.map(|l| l.exports.clone()).unwrap_or_default(),
+        "status": status.state,
+        "last_error": status.last_error,
+    })
+}
+
+/// Runs a blocking store operation on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::registry::RegistryError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(format!("task failed: {e}")))?.map_err(ApiError::from)
+}
+
+async fn records(app: &Arc<App>) -> Result<Vec<PluginRecord>, ApiError> {
+    let store = app.store.clone();
+    blocking(move || store.list()).await
+}
+
+/// The plugin `name` as `caller` resolves it: its tenant's own, else the global one.
+async fn find(app: &Arc<App>, caller: &Caller, name: &str) -> Result<PluginRecord, ApiError> {
+    let all = records(app).await?;
+    let pick = |tenant: Option<&str>| all.iter().find(|r| r.key.name == name && r.key.tenant.as_deref() == tenant).cloned();
+    caller.tenant.as_deref().and_then(|t| pick(Some(t))).or_else(|| pick(None)).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no plugin `{name}`{}",
+            caller.tenant.as_ref().map(|t| format!(" for tenant {t} or globally")).unwrap_or_default()
+        ))
+    })
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    tenant_id: Option<String>,
+}
+
+async fn list(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
+    let caller = Caller::of(&app, &headers)?;
+    let filter = q.tenant_id.map(|t| if t.is_empty() { None } else { Some(t) });
+    if let Some(Some(t)) = &filter
+        && !caller.sees(Some(t))
+    {
+        return Err(ApiError::forbidden(format!("this caller cannot list tenant `{t}`'s plugins")));
+    }
+    let list: Vec<Value> = records(&app)
+        .await?
+        .iter()
+        .filter(|r| caller.sees(r.key.tenant.as_deref()))
+        .filter(|r| filter.as_ref().is_none_or(|f| r.key.tenant == *f))
+        .map(|r| record_json(&app, r))
+        .collect();
+    Ok(axum::Json(Value::Array(list)).into_response())
+}
+
+async fn show(State(app): State<Arc<App>>, headers: HeaderMap, Path(name): Path<String>) -> Result<Response, ApiError> {
+    let caller = Caller::of(&app, &headers)?;
+    let r = find(&app, &caller, &name).await?;
+    Ok(axum::Json(record_json(&app, &r)).into_response())
+}
+
+/// Reads a JSON body of type `T` under the body cap; unknown fields are refused by `T`.
+pub(crate) async fn json_body<T: serde::de::DeserializeOwned>(body: Body, limit: usize) -> Result<T, ApiError> {
+    let bytes = read_body(body, limit).await?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON for this endpoint: {e}")))
+}
+
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the request body is over the {limit}-byte limit (or was cut off)"),
+        )
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: String,
+    #[serde(default = "wasm")]
+    plugin_type: String,
+    source: String,
+    #[serde(default)]
+    tenant_id: Option<String>,
+    #[serde(default)]
+    config: Option<Value>,
+    #[serde(default)]
+    description: Option<String>,
+    /// Orch8 forces `enabled` to true on create; accepted and ignored likewise.
+    #[serde(default)]
+    #[allow(dead_code)]
+    enabled: Option<bool>,
+}
+
+fn wasm() -> String {
+    "wasm".into()
+}
+
+/// The tenant a write acts on: the body's `tenant_id` ('' = global) unless the caller's
+/// scope says otherwise, in which case they must agree.
+fn write_tenant(caller: &Caller, body: Option<&str>) -> Result<Option<String>, ApiError> {
+    let body = body.filter(|t| !t.is_empty());
+    match (&caller.tenant, body) {
+        (Some(scope), Some(b)) if scope != b => {
+            Err(ApiError::forbidden(format!("the body's tenant_id `{b}` disagrees with X-Tenant-Id `{scope}`")))
+        }
+        (Some(scope), _) => Ok(Some(scope.clone())),
+        (None, Some(b)) => {
+            check_name("tenant_id", b).map_err(ApiError::bad_request)?;
+            Ok(Some(b.to_string()))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+fn config_table(config: Option<Value>) -> Result<Option<toml::Table>, ApiError> {
+    match config {
+        None | Some(Value::Null) => Ok(None),
+        Some(v @ Value::Object(_)) => toml::Table::try_from(v).map(Some).map_err(|e| {
+            ApiError::bad_request(format!("config cannot be stored (TOML has no null, and arrays hold one type of value): {e}"))
+        }),
+        Some(_) => Err(ApiError::bad_request("config must be a JSON object")),
+    }
+}
+
+fn check_source(source: &str) -> Result<PathBuf, ApiError> {
+    if source.len() > MAX_SOURCE {
+        return Err(ApiError::bad_request(format!("source is {} characters, over the {MAX_SOURCE}-character limit", source.len())));
+    }
+    let path = PathBuf::from(source);
+    if !path.exists() {
+        return Err(ApiError::bad_request(format!(
+            "source `{source}` does not exist on the server (a .wasm, a plugin directory or its plinth.toml)"
+        )));
+    }
+    Ok(path)
+}
+
+async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let caller = Caller::of(&app, &headers)?;
+    caller.require_admin()?;
+    let body: CreateBody = json_body(body, app.config.max_body).await?;
+    if body.name.len() > MAX_NAME {
+        return Err(ApiError::bad_request(format!("name is {} characters, over the {MAX_NAME}-character limit", body.name.len())));
+    }
+    check_name("name", &body.name).map_err(ApiError::bad_request)?;
+    if body.plugin_type != "wasm" {
+        return Err(ApiError::bad_request(format!("plugin_type `{}` is not served by this plinth (it serves `wasm`)", body.plugin_type)));
+    }
+    let source = check_source(&body.source)?;
+    let key = Key { tenant: write_tenant(&caller, body.tenant_id.as_deref())?, name: body.name.clone() };
+    let meta = Meta { config: config_table(body.config)?, description: body.description };
+    let _write = app.writes.lock().await;
+    if records(&app).await?.iter().any(|r| r.key == key) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("plugin {key} is already installed: PATCH /plugins/{} to change it", key.name),
+        ));
+    }
+    let (store, runtime, k) = (app.store.clone(), app.runtime.clone(), key.clone());
+    blocking(move || store.install(&runtime, &k, &source, meta)).await?;
+    app.reconcile().await?;
+    let r = records(&app).await?.into_iter().find(|r| r.key == key).ok_or_else(|| ApiError::internal("installed, but not in the state"))?;
+    Ok((StatusCode::CREATED, axum::Json(record_json(&app, &r))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchBody {
+    source: Option<String>,
+    enabled: Option<bool>,
+    config: Option<Value>,
+    description: Option<String>,
+}
+
+/// The installed plugin an admin's write names: the scope's own (no fallback to the global
+/// one, which a tenant-scoped write must not change).
+async fn target(app: &Arc<App>, caller: &Caller, name: &str) -> Result<Key, ApiError> {
+    let key = Key { tenant: caller.tenant.clone(), name: name.to_string() };
+    if records(app).await?.iter().any(|r| r.key == key) {
+        Ok(key)
+    } else {
+        Err(ApiError::not_found(format!("plugin {key} is not installed")))
+    }
+}
+
+async fn patch(State(app): State<Arc<App>>, headers: HeaderMap, Path(name): Path<String>, body: Body) -> Result<Response, ApiError> {
+    let caller = Caller::of(&app, &headers)?;
+    caller.require_admin()?;
+    let body: PatchBody = json_body(body, app.config.max_body).await?;
+    let source = body.source.as_deref().map(check_source).transpose()?;
+    let edit = Edit { enabled: body.enabled, config: config_table(body.config)?, description: body.description };
+    let _write = app.writes.lock().await;
+    let key = target(&app, &caller, &name).await?;
+    let (store, runtime, k) = (app.store.clone(), app.runtime.clone(), key.clone());
+    blocking(move || {
+        if let Some(source) = source {
+            store.update(&runtime, &k, &source)?;
+        }
+        store.edit(&k, edit)
+    })
+    .await?;
+    app.reconcile().await?;
+    let r = records(&app).await?.into_iter().find(|r| r.key == key).ok_or_else(|| ApiError::internal("patched, but not in the state"))?;
+    Ok(axum::Json(record_json(&app, &r)).into_response())
+}
+
+async fn remove(State(app): State<Arc<App>>, headers: HeaderMap, Path(name): Path<String>) -> Result<Response, ApiError> {
+    let caller = Caller::of(&app, &headers)?;
+    caller.require_admin()?;
+    let _write = app.writes.lock().await;
+    let key = target(&app, &caller, &name).await?;
+    let store = app.store.clone();
+    blocking(move || store.uninstall(&key)).await?;
+    app.reconcile().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `PUT /plugins/{name}/package`: installs (201) or updates (200) `name` from the body.
+async fn upload(State(app): State<Arc<App>>, headers: HeaderMap, Path(name): Path<String>, body: Body) -> Result<Response, ApiError> {
+    let caller = Caller::of(&app, &headers)?;
+    caller.require_admin()?;
+    let Some(uploads) = app.config.upload_dir.clone() else {
+        return Err(ApiError::not_found("uploads are off on this server"));
+    };
+    check_name("name", &name).map_err(ApiError::bad_request)?;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let gzip = match content_type.split(';').next().unwrap_or("").trim() {
+        "application/wasm" => false,
+        "application/gzip" | "application/x-gzip" | "application/tar+gzip" => true,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!("content-type `{other}`: send application/wasm (a .wasm) or application/gzip (a .tar.gz of a plugin directory)"),
+            ));
+        }
+    };
+    let expected = headers.get("x-plinth-sha256").map(|v| v.to_str().unwrap_or("?").to_string());
+    let bytes = read_body(body, app.config.max_upload).await?;
+    let sha = super::upload::check_sha256(&bytes, expected.as_deref())?;
+    let key = Key { tenant: caller.tenant.clone(), name: name.clone() };
+    let dir = uploads.join(key.tenant.as_deref().unwrap_or("_global")).join(&name).join(&sha);
+    let max_expanded = app.config.max_expanded;
+    let unpacked = tokio::task::spawn_blocking(move || super::upload::unpack(&bytes, &name, gzip, &dir, max_expanded))
+        .await
+        .map_err(|e| ApiError::internal(format!("task failed: {e}")))??;
+    let _write = app.writes.lock().await;
+    let exists = records(&app).await?.iter().any(|r| r.key == key);
+    let (store, runtime, k, source) = (app.store.clone(), app.runtime.clone(), key.clone(), unpacked.source);
+    blocking(move || if exists { store.update(&runtime, &k, &source) } else { store.install(&runtime, &k, &source, Meta::default()) })
+        .await?;
+    app.reconcile().await?;
+    let r = records(&app).await?.into_iter().find(|r| r.key == key).ok_or_else(|| ApiError::internal("uploaded, but not in the state"))?;
+    let status = if exists { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((status, axum::Json(record_json(&app, &r))).into_response())
+}

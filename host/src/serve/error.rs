@@ -1,0 +1,125 @@
+//! The server's error responses: `{"error", "code", "retryable", "details"}` with the status
+//! codes Orch8 uses, so its client classifies them unchanged (≥ 500 retryable, 4xx
+//! permanent). Each is built from the library's typed errors, never from message text.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::error::{InvokeError, PluginError};
+use crate::registry::RegistryError;
+
+/// Seconds a client should wait before retrying a retryable failure.
+const RETRY_AFTER_SECS: u32 = 1;
+
+/// An error response.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into(), details: None }
+    }
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+    pub fn busy(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message)
+    }
+
+    fn retryable(&self) -> bool {
+        self.status.is_server_error() && self.status != StatusCode::INTERNAL_SERVER_ERROR
+    }
+}
+
+/// An error with its causes, as one line (`a: b: c`).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let retryable = self.retryable();
+        let mut body = json!({ "error": self.message, "code": self.code, "retryable": retryable });
+        if let Some(d) = self.details {
+            body["details"] = d;
+        }
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if retryable {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        response
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> ApiError {
+        let message = chain(&e);
+        let (status, code) = match &e {
+            RegistryError::NotFound { .. } | RegistryError::NotInstalled(_) => (StatusCode::NOT_FOUND, "not_found"),
+            RegistryError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
+            RegistryError::BadName { .. } | RegistryError::BadHandler { .. } | RegistryError::NameMismatch { .. } => {
+                (StatusCode::BAD_REQUEST, "invalid_request")
+            }
+            RegistryError::Manifest { .. }
+            | RegistryError::Incompatible { .. }
+            | RegistryError::Load { .. }
+            | RegistryError::Capability(_)
+            | RegistryError::VersionMismatch { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_plugin"),
+            RegistryError::BadLock { .. } | RegistryError::Tampered { .. } | RegistryError::BadState { .. } => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "bad_state")
+            }
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
+impl From<InvokeError> for ApiError {
+    fn from(e: InvokeError) -> ApiError {
+        let message = chain(&e);
+        let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+        let unavailable = StatusCode::SERVICE_UNAVAILABLE;
+        let (status, code, details) = match &e {
+            InvokeError::Guest(PluginError::InvalidInput(_)) => (StatusCode::BAD_REQUEST, "invalid_input", None),
+            InvokeError::Guest(PluginError::NotFound(_)) => (StatusCode::NOT_FOUND, "not_found", None),
+            InvokeError::Guest(PluginError::Failed { retryable, details, .. }) => {
+                (if *retryable { unavailable } else { unprocessable }, "failed", details.clone())
+            }
+            InvokeError::Busy { .. } => (unavailable, "busy", None),
+            InvokeError::DeadlineExceeded { .. } => (unavailable, "deadline_exceeded", None),
+            InvokeError::Host(_) => (unavailable, "host_error", None),
+            InvokeError::OutOfFuel { .. } => (unprocessable, "out_of_fuel", None),
+            InvokeError::MemoryLimit { .. } => (unprocessable, "memory_limit", None),
+            InvokeError::StackOverflow { .. } => (unprocessable, "stack_overflow", None),
+            InvokeError::OutputTooLarge { .. } => (unprocessable, "output_too_large", None),
+            InvokeError::Trap { .. } => (unprocessable, "trap", None),
+            InvokeError::InvalidOutput { .. } => (unprocessable, "invalid_output", None),
+            InvokeError::AbiViolation { .. } => (unprocessable, "abi_violation", None),
+            InvokeError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request", None),
+            InvokeError::ExportNotFound { .. } | InvokeError::KindNotProvided { .. } => (StatusCode::NOT_FOUND, "not_found", None),
+        };
+        ApiError { status, code, message, details }
+    }
+}

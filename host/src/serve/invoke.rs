@@ -1,0 +1,150 @@
+//! Invoke over HTTP: `POST /invoke/{plugin}/{export}[?kind=]` and Orch8's remote-plugin
+//! form `POST /{plugin}.{export}`, both with Orch8's envelope
+//! `{instance_id, block_id, params, context: {data, config}, attempt}`. The response body
+//! is the plugin's output JSON; fuel, wall time and pre-warming are in headers.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::App;
+use super::api::{Caller, json_body};
+use super::error::ApiError;
+use crate::registry::RegistryError;
+use crate::types::{CallContext, Json, Kind};
+
+/// Orch8's step envelope; every field is optional.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Envelope {
+    instance_id: String,
+    block_id: String,
+    params: Option<Value>,
+    context: Context,
+    attempt: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Context {
+    data: Option<Value>,
+    config: Option<Value>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct KindQuery {
+    kind: Option<String>,
+}
+
+pub(crate) async fn by_path(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path((plugin, export)): Path<(String, String)>,
+    Query(q): Query<KindQuery>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let kind = match q.kind.as_deref() {
+        None => None,
+        Some(k) => Some(k.parse::<Kind>().map_err(|e| ApiError::bad_request(format!("kind: {e}")))?),
+    };
+    invoke(app, headers, &plugin, &export, kind, body).await
+}
+
+pub(crate) async fn by_target(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(target): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    // Plugin names have no dots, so the first dot ends the plugin's name.
+    let (plugin, export) = target
+        .split_once('.')
+        .ok_or_else(|| ApiError::not_found(format!("`/{target}` is not `/PLUGIN.EXPORT` (Orch8's grpc://host:port/PLUGIN.EXPORT)")))?;
+    invoke(app, headers, plugin, export, None, body).await
+}
+
+async fn invoke(
+    app: Arc<App>,
+    headers: HeaderMap,
+    plugin: &str,
+    export: &str,
+    kind: Option<Kind>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let caller = Caller::of(&app, &headers)?;
+    let envelope: Envelope = json_body(body, app.config.max_body).await?;
+    let installed = match app.registry.resolve(plugin, caller.tenant.as_deref()) {
+        Ok(i) => i,
+        Err(e @ RegistryError::NotFound { .. }) => return Err(not_running(&app, &caller, plugin, e)),
+        Err(e) => return Err(e.into()),
+    };
+    let p = installed.plugin.clone();
+    let (kind, name) = p.pick_export(kind, Some(export))?;
+    let mut config = installed.config.to_value().unwrap_or(Value::Null);
+    if let (Some(Value::Object(over)), Value::Object(base)) = (envelope.context.config, &mut config) {
+        base.extend(over);
+    }
+    let json = |v: Option<Value>, default: &str| v.map_or_else(|| default.to_string(), |v| v.to_string());
+    let ctx = CallContext {
+        instance_id: envelope.instance_id,
+        step_id: envelope.block_id,
+        attempt: envelope.attempt.unwrap_or(1),
+        tenant: caller.tenant.clone(),
+        config: Json::parse(config.to_string()).map_err(|e| ApiError::internal(e.to_string()))?,
+        data: Json::parse(json(envelope.context.data, "null")).map_err(|e| ApiError::internal(e.to_string()))?,
+    };
+    let input = json(envelope.params, "{}");
+    let permit = app
+        .calls
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::busy("the server is running as many calls as it allows; retry shortly"))?;
+    let deadline = p.limits().timeout + app.config.call_margin;
+    let call = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        p.invoke(kind, &name, &ctx, &input)
+    });
+    let out = match tokio::time::timeout(deadline, call).await {
+        Ok(joined) => joined.map_err(|e| ApiError::internal(format!("the call's task failed: {e}")))??,
+        // The call ends at its own deadline on the blocking pool; this response does not wait.
+        Err(_) => {
+            return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "deadline_exceeded", format!("no answer within {deadline:?}")));
+        }
+    };
+    let mut response = (StatusCode::OK, out.output.as_str().to_string()).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert("x-plinth-fuel", HeaderValue::from(out.fuel_used));
+    h.insert("x-plinth-wall-us", HeaderValue::from(out.wall.as_micros() as u64));
+    h.insert("x-plinth-prewarmed", HeaderValue::from_static(if out.prewarmed { "true" } else { "false" }));
+    h.insert("x-plinth-generation", HeaderValue::from(installed.generation));
+    Ok(response)
+}
+
+/// Why `plugin` is not running for `caller`: disabled (409, with how to enable it), failed
+/// to load (503 with the error), or not installed (404).
+fn not_running(app: &App, caller: &Caller, plugin: &str, e: RegistryError) -> ApiError {
+    let statuses = app.statuses.lock().unwrap_or_else(|e| e.into_inner());
+    let mut mine: Vec<_> = statuses.iter().filter(|(k, _)| k.name == plugin && (k.tenant.is_none() || k.tenant == caller.tenant)).collect();
+    mine.sort_by_key(|(k, _)| k.tenant.is_none());
+    match mine.first() {
+        Some((_, s)) if s.state == "disabled" => ApiError::new(
+            StatusCode::CONFLICT,
+            "disabled",
+            format!(
+                "plugin `{plugin}` is disabled: enable it with PATCH /plugins/{plugin} {{\"enabled\": true}} (or `plinth plugin enable {plugin}`)"
+            ),
+        ),
+        Some((_, s)) if s.state == "error" => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "plugin_error",
+            format!("plugin `{plugin}` failed to load: {}", s.last_error.clone().unwrap_or_default()),
+        ),
+        _ => e.into(),
+    }
+}

@@ -1,0 +1,267 @@
+//! `plinth serve`: the plugin server (feature `serve`). Orch8's registry API over the same
+//! `$PLINTH_HOME` the CLI uses, invoke over HTTP/1.1 and HTTP/2 (h2c prior knowledge, as
+//! Orch8's remote-plugin client speaks it), bearer-token auth, request limits, health.
+//!
+//! The library stays synchronous: every wasm call and every install runs on tokio's
+//! blocking pool, bounded by a semaphore of the runtime's `max_instances`, never on the
+//! reactor threads that accept connections.
+
+mod api;
+pub mod auth;
+mod error;
+mod invoke;
+mod observe;
+pub mod store;
+mod upload;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+pub use auth::{Role, TokenError, Tokens};
+pub use error::ApiError;
+pub use store::{FileStore, PluginRecord, StateStore};
+
+use crate::engine::Runtime;
+use crate::registry::{Discovery, Key, Registry, RegistryError};
+
+/// How requests are authenticated.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// Everyone is admin. Only allowed on a loopback address.
+    Off,
+    /// Bearer tokens.
+    Tokens(Tokens),
+}
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub auth: Auth,
+    /// Largest request body other than an upload, bytes (413 above).
+    pub max_body: usize,
+    /// Largest `PUT /plugins/{name}/package` body, bytes.
+    pub max_upload: usize,
+    /// Largest size an uploaded archive may expand to, bytes.
+    pub max_expanded: u64,
+    /// Where uploads are unpacked; `None` turns `PUT /plugins/{name}/package` off.
+    pub upload_dir: Option<std::path::PathBuf>,
+    /// How long a client may take to send its request headers.
+    pub header_timeout: Duration,
+    /// How often the stored state is reconciled with what is loaded (CLI edits of the same
+    /// home are picked up this often).
+    pub reconcile_every: Duration,
+    /// How long in-flight requests may take to finish after a shutdown signal.
+    pub grace: Duration,
+    /// Added to a plugin's deadline for the request's own timeout.
+    pub call_margin: Duration,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8790)),
+            auth: Auth::Off,
+            max_body: 1 << 20,
+            max_upload: 64 << 20,
+            max_expanded: 256 << 20,
+            upload_dir: None,
+            header_timeout: Duration::from_secs(10),
+            reconcile_every: Duration::from_secs(2),
+            grace: Duration::from_secs(10),
+            call_margin: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Why the server could not start or run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{addr} is not a loopback address and authentication is off: anyone who can reach it could install and run plugins; \
+         use tokens, or listen on 127.0.0.1"
+    )]
+    OpenToTheNetwork { addr: SocketAddr },
+    #[error("authentication is on but there are no tokens: create one (`plinth token --admin`) or turn authentication off on loopback")]
+    NoTokens,
+    #[error("cannot read the plugin state")]
+    State(#[from] RegistryError),
+    #[error("cannot accept connections")]
+    Accept(#[source] std::io::Error),
+}
+
+/// A plugin's state as the server last saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Status {
+    pub state: &'static str,
+    pub last_error: Option<String>,
+}
+
+/// Everything a handler needs.
+pub(crate) struct App {
+    pub runtime: Runtime,
+    pub store: Arc<dyn StateStore>,
+    pub registry: Registry,
+    pub config: ServeConfig,
+    pub statuses: Mutex<HashMap<Key, Status>>,
+    /// Bounds the calls on the blocking pool (the runtime's `max_instances`).
+    pub calls: Arc<Semaphore>,
+    /// Serializes registry writes, so each one is followed by its own reconcile.
+    pub writes: tokio::sync::Mutex<()>,
+    pub ready: AtomicBool,
+    /// Renders `/metrics`; `None` when the embedder installed its own recorder first.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}
+
+impl App {
+    /// Reconciles the loaded plugins with the store and records each plugin's status.
+    pub(crate) async fn reconcile(self: &Arc<Self>) -> Result<(), ApiError> {
+        let app = self.clone();
+        let report = tokio::task::spawn_blocking(move || app.store.reconcile(&app.runtime, &app.registry))
+            .await
+            .map_err(|e| ApiError::internal(format!("reconcile task failed: {e}")))?;
+        match report {
+            Ok(report) => {
+                self.record(&report);
+                self.ready.store(true, Ordering::Release);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %error::chain(&e), "reconcile failed");
+                Err(e.into())
+            }
+        }
+    }
+
+    fn record(&self, report: &Discovery) {
+        let mut statuses = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
+        statuses.clear();
+        for key in self.registry.list().iter().map(|i| i.key.clone()) {
+            statuses.insert(key, Status { state: "running", last_error: None });
+        }
+        for key in &report.disabled {
+            statuses.insert(key.clone(), Status { state: "disabled", last_error: None });
+        }
+        for (key, e) in &report.failed {
+            statuses.insert(key.clone(), Status { state: "error", last_error: Some(error::chain(e)) });
+        }
+        observe::plugins_by_status(&statuses);
+    }
+
+    pub(crate) fn status(&self, key: &Key) -> Status {
+        let statuses = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
+        statuses.get(key).cloned().unwrap_or(Status { state: "installing", last_error: None })
+    }
+}
+
+/// A bound server, not yet serving.
+pub struct Server {
+    listener: TcpListener,
+    app: Arc<App>,
+}
+
+impl Server {
+    /// Checks the settings, loads every enabled plugin of `store` and binds the address.
+    pub async fn bind(config: ServeConfig, runtime: Runtime, store: Arc<dyn StateStore>) -> Result<Server, ServeError> {
+        match &config.auth {
+            Auth::Off if !config.listen.ip().is_loopback() => return Err(ServeError::OpenToTheNetwork { addr: config.listen }),
+            Auth::Tokens(t) if t.is_empty() => return Err(ServeError::NoTokens),
+            _ => {}
+        }
+        let listener = TcpListener::bind(config.listen).await.map_err(|source| ServeError::Bind { addr: config.listen, source })?;
+        let calls = Arc::new(Semaphore::new(runtime.config().max_instances as usize));
+        let app = Arc::new(App {
+            runtime,
+            store,
+            registry: Registry::new(),
+            config,
+            statuses: Mutex::new(HashMap::new()),
+            calls,
+            writes: tokio::sync::Mutex::new(()),
+            ready: AtomicBool::new(false),
+            metrics: observe::install_recorder(),
+        });
+        // A plugin that fails to load is reported in its status; the server still starts.
+        let _ = app.reconcile().await;
+        Ok(Server { listener, app })
+    }
+
+    /// The address it listens on (the port the OS chose for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and lets in-flight requests
+    /// finish within the grace period.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
+        let app = self.app;
+        let router: Router = api::router(app.clone());
+        let reconciler = tokio::spawn(reconcile_loop(app.clone()));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // A client that trickles its headers is cut off (HTTP/1); HTTP/2 gets keep-alive
+        // pings so a dead peer does not hold its streams.
+        builder.http1().timer(TokioTimer::new()).header_read_timeout(app.config.header_timeout);
+        builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(Duration::from_secs(30)));
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(a) => a,
+                        // Out of file descriptors and the like: wait a moment, keep serving.
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let service = TowerToHyperService::new(router.clone());
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        reconciler.abort();
+        drop(self.listener);
+        if tokio::time::timeout(app.config.grace, graceful.shutdown()).await.is_err() {
+            tracing::warn!(grace = ?app.config.grace, "in-flight requests did not finish within the grace period");
+        }
+        Ok(())
+    }
+}
+
+async fn reconcile_loop(app: Arc<App>) {
+    let mut tick = tokio::time::interval(app.config.reconcile_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let _guard = app.writes.lock().await;
+        let _ = app.reconcile().await;
+    }
+}

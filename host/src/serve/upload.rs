@@ -1,0 +1,140 @@
+//! `PUT /plugins/{name}/package`: a plugin for a server whose disk the operator is not on.
+//! The body is the `.wasm` (`application/wasm`) or a `.tar.gz` of a plugin directory
+//! (`application/gzip`); it is unpacked under `$PLINTH_HOME/uploads/` and installed (or,
+//! when the plugin is installed already, updated) from there.
+//!
+//! An archive is hostile until unpacked: only plain files and directories are accepted,
+//! each path must stay inside the directory (no absolute paths, no `..`), links and devices
+//! are refused, and both the number of entries and the expanded size are capped, so a
+//! small archive cannot fill the disk.
+
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+use axum::http::StatusCode;
+use sha2::{Digest, Sha256};
+
+use super::error::ApiError;
+
+/// Entries an archive may hold.
+const MAX_ENTRIES: usize = 1_000;
+
+/// What was uploaded, unpacked.
+pub(crate) struct Unpacked {
+    /// The directory to install from (or the `.wasm` in it).
+    pub source: PathBuf,
+}
+
+/// The hex sha256 of `bytes`, checked against `expected` when given.
+pub(crate) fn check_sha256(bytes: &[u8], expected: Option<&str>) -> Result<String, ApiError> {
+    let actual = hex::encode(Sha256::digest(bytes));
+    match expected {
+        Some(e) if !e.eq_ignore_ascii_case(&actual) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "checksum_mismatch",
+            format!("the upload's sha256 is {actual}, not the {e} its x-plinth-sha256 header says"),
+        )),
+        _ => Ok(actual),
+    }
+}
+
+/// Unpacks `bytes` into `dir` (which must not exist yet; written via a temporary sibling,
+/// renamed into place when complete, so a crash never leaves half an upload at `dir`).
+pub(crate) fn unpack(bytes: &[u8], name: &str, gzip: bool, dir: &Path, max_expanded: u64) -> Result<Unpacked, ApiError> {
+    let io = |e: std::io::Error| ApiError::internal(format!("cannot write the upload under {}: {e}", dir.display()));
+    let parent = dir.parent().expect("upload dirs have a parent");
+    std::fs::create_dir_all(parent).map_err(io)?;
+    if dir.exists() {
+        // The same bytes were uploaded before: content-addressed, so reuse them.
+        return Ok(Unpacked { source: source_in(dir, name, gzip) });
+    }
+    let tmp = tempfile::Builder::new().prefix(".upload-").tempdir_in(parent).map_err(io)?;
+    if gzip {
+        unpack_tar(bytes, tmp.path(), max_expanded)?;
+    } else {
+        if !bytes.starts_with(b"\0asm") {
+            return Err(ApiError::bad_request(
+                "the body is not WebAssembly (no `\\0asm` header); send a .tar.gz with content-type application/gzip",
+            ));
+        }
+        std::fs::write(tmp.path().join(format!("{name}.wasm")), bytes).map_err(io)?;
+    }
+    let kept = tmp.keep();
+    std::fs::rename(&kept, dir).map_err(io)?;
+    Ok(Unpacked { source: source_in(dir, name, gzip) })
+}
+
+fn source_in(dir: &Path, name: &str, gzip: bool) -> PathBuf {
+    if gzip { dir.to_path_buf() } else { dir.join(format!("{name}.wasm")) }
+}
+
+fn unpack_tar(bytes: &[u8], into: &Path, max_expanded: u64) -> Result<(), ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad_archive", m);
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    let entries = archive.entries().map_err(|e| bad(format!("not a .tar.gz: {e}")))?;
+    let (mut total, mut count) = (0u64, 0usize);
+    for entry in entries {
+        let mut entry = entry.map_err(|e| bad(format!("not a .tar.gz: {e}")))?;
+        count += 1;
+        if count > MAX_ENTRIES {
+            return Err(bad(format!("the archive has more than {MAX_ENTRIES} entries")));
+        }
+        let path = entry.path().map_err(|e| bad(format!("an entry's path is not valid: {e}")))?.into_owned();
+        let kind = entry.header().entry_type();
+        let shown = path.display().to_string();
+        let rel = inside(&path).ok_or_else(|| bad(format!("entry `{shown}` would land outside the plugin directory")))?;
+        if kind.is_dir() {
+            std::fs::create_dir_all(into.join(&rel)).map_err(|e| ApiError::internal(e.to_string()))?;
+            continue;
+        }
+        if !kind.is_file() {
+            return Err(bad(format!("entry `{shown}` is a {kind:?}, not a plain file: links and devices are refused")));
+        }
+        // The header's size can lie; count what is actually read, and stop at the cap.
+        let budget = max_expanded.saturating_sub(total);
+        let mut data = Vec::new();
+        (&mut entry).take(budget + 1).read_to_end(&mut data).map_err(|e| bad(format!("entry `{shown}` cannot be read: {e}")))?;
+        total += data.len() as u64;
+        if total > max_expanded {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the archive expands to more than {max_expanded} bytes"),
+            ));
+        }
+        let dest = into.join(&rel);
+        if let Some(p) = dest.parent() {
+            std::fs::create_dir_all(p).map_err(|e| ApiError::internal(e.to_string()))?;
+        }
+        std::fs::write(&dest, &data).map_err(|e| ApiError::internal(e.to_string()))?;
+    }
+    // A plugin directory, or a single directory holding one (`tar czf x.tgz myplugin/`).
+    if !into.join("plinth.toml").exists() {
+        let dirs: Vec<PathBuf> =
+            std::fs::read_dir(into).map_err(|e| ApiError::internal(e.to_string()))?.flatten().map(|e| e.path()).collect();
+        match dirs.as_slice() {
+            [one] if one.is_dir() && one.join("plinth.toml").exists() => {
+                for e in std::fs::read_dir(one).map_err(|e| ApiError::internal(e.to_string()))?.flatten() {
+                    std::fs::rename(e.path(), into.join(e.file_name())).map_err(|e| ApiError::internal(e.to_string()))?;
+                }
+                std::fs::remove_dir(one).map_err(|e| ApiError::internal(e.to_string()))?;
+            }
+            _ => return Err(bad("the archive holds no plinth.toml (at its top or in its one directory)".into())),
+        }
+    }
+    Ok(())
+}
+
+/// `path` as a relative path of normal components only, or `None` if it is absolute or
+/// climbs out (`..`).
+fn inside(path: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(p) => out.push(p),
+            Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    (!out.as_os_str().is_empty()).then_some(out)
+}
