@@ -213,9 +213,11 @@ fn main() {
     assert_eq!(subprocess_call(&exe, &args), want);
     let served = plinth_benches::serve::ServeFixture::start();
     let (h1, h2) = (served.client(false), served.client(true));
+    let raw = std::cell::RefCell::new(plinth_benches::serve::RawClient::connect(&served));
     let parse = |s: String| serde_json::from_str::<serde_json::Value>(&s).expect("json");
     assert_eq!(parse(h1.call(&args)), parse(want.clone()));
     assert_eq!(parse(h2.call(&args)), parse(want.clone()));
+    assert_eq!(parse(raw.borrow_mut().call(&args)), parse(want.clone()));
 
     eprintln!("measuring rows (n = {n}, interleaved) …");
     #[cfg(feature = "extism")]
@@ -245,6 +247,7 @@ fn main() {
     table.push(("8b. HTTP plugin service", Row::new(n, || {}, || drop(http.call(&args)))));
     table.push(("9a. plinth serve, HTTP/1.1", Row::new(n, || {}, || drop(h1.call(&args)))));
     table.push(("9b. plinth serve, h2c (Orch8's form)", Row::new(n, || {}, || drop(h2.call(&args)))));
+    table.push(("9c. plinth serve, HTTP/1.1, minimal client", Row::new(n, || {}, || drop(raw.borrow_mut().call(&args)))));
     table.push(("8a. process per call", Row::new(if quick { 100 } else { 400 }, || {}, || drop(subprocess_call(&exe, &args)))));
     table.push(("3′", Row::new(n, || {}, || drop(baseline_call(&before, "classify", &ctx, &args).expect("call")))));
     let stats = measure_interleaved(&mut table, 10, || {
@@ -266,6 +269,7 @@ fn main() {
     );
     let extism_rows = stat("7a. Extism, reused plugin").zip(stat("7b. Extism, new plugin per call"));
     let (r9a, r9b) = (stat("9a. plinth serve, HTTP/1.1").expect("row 9a"), stat("9b. plinth serve, h2c (Orch8's form)").expect("row 9b"));
+    let r9c = stat("9c. plinth serve, HTTP/1.1, minimal client").expect("row 9c");
 
     eprintln!("payload scaling …");
     let mut payload = Vec::new();
@@ -454,15 +458,19 @@ fn main() {
     let overhead = r9a.median.saturating_sub(r2.median);
     let _ = writeln!(
         md,
-        "\n## The server path (issue 13)\n\nRows 9a/9b call the same plugin through `plinth serve` in this process (its own tokio runtime, 127.0.0.1, the classifier installed as a plugin with the default queue of 2), with Orch8's envelope, from a keep-alive client on a current-thread runtime in the measuring thread.\n\n| | median | p99 |\n|---|---|---|\n| in-process warm call (row 2) | {} | {} |\n| HTTP/1.1 invoke (9a) | {} | {} |\n| h2c invoke (9b) | {} | {} |\n| server overhead, HTTP/1.1 (9a − 2) | {} | |\n| server overhead, h2c (9b − 2) | {} | |\n\n| throughput | calls/s |\n|---|---|\n| serve, HTTP/1.1, 1 client thread | {serve1:.0} |\n| serve, HTTP/1.1, 2 client threads | {serve2:.0} |\n| in-process warm, 2 threads | {local2:.0} |\n",
+        "\n## The server path (issue 13)\n\nRows 9a/9b call the same plugin through `plinth serve` in this process (its own tokio runtime, 127.0.0.1, the classifier installed as a plugin with the default queue of 2), with Orch8's envelope, from a keep-alive client on a current-thread runtime in the measuring thread.\n\n| | median | p99 |\n|---|---|---|\n| in-process warm call (row 2) | {} | {} |\n| HTTP/1.1 invoke (9a) | {} | {} |\n| h2c invoke (9b) | {} | {} |\n| HTTP/1.1 invoke, minimal client (9c) | {} | {} |\n| overhead with reqwest, HTTP/1.1 (9a − 2) | {} | |\n| overhead with reqwest, h2c (9b − 2) | {} | |\n| overhead with a minimal client (9c − 2) | {} | |\n| the same with the hand-written HTTP service (8b − 1) | {} | |\n\n| throughput | calls/s |\n|---|---|\n| serve, HTTP/1.1, 1 client thread | {serve1:.0} |\n| serve, HTTP/1.1, 2 client threads | {serve2:.0} |\n| in-process warm, 2 threads | {local2:.0} |\n",
         us(r2.median),
         us(r2.p99),
         us(r9a.median),
         us(r9a.p99),
         us(r9b.median),
         us(r9b.p99),
+        us(r9c.median),
+        us(r9c.p99),
         us(overhead),
         us(r9b.median.saturating_sub(r2.median)),
+        us(r9c.median.saturating_sub(r2.median)),
+        us(stat("8b. HTTP plugin service").expect("row 8b").median.saturating_sub(native.median)),
     );
 
     let _ = writeln!(md, "\n## Targets (issue 7)\n\n| target | measured | status |\n|---|---|---|");
@@ -475,6 +483,8 @@ fn main() {
         let _ = writeln!(md, "| {what} | {measured} | {status} |");
     };
     target("server overhead (9a − 2) ≤ 50 µs p50", us(overhead), Some(overhead <= Duration::from_micros(50)));
+    let raw_overhead = r9c.median.saturating_sub(r2.median);
+    target("server overhead, minimal client (9c − 2) ≤ 50 µs p50", us(raw_overhead), Some(raw_overhead <= Duration::from_micros(50)));
     target("serve throughput on 2 threads ≥ 60 % of in-process", format!("{:.0} %", 100.0 * serve2 / local2), Some(serve2 >= 0.6 * local2));
     target("row 2 median ≤ 2× row 4", format!("{:.2}×", ratio(r2.median, r4.median)), Some(ratio(r2.median, r4.median) <= 2.0));
     target("row 2 p99 ≤ 5× row 4", format!("{:.2}×", ratio(r2.p99, r4.median)), Some(ratio(r2.p99, r4.median) <= 5.0));

@@ -176,7 +176,7 @@ fn serve(conn: TcpStream) {
 }
 
 /// Reads one HTTP/1.1 message (head + content-length body); `None` at end of stream.
-fn read_message(r: &mut BufReader<TcpStream>) -> Option<String> {
+pub(crate) fn read_message(r: &mut BufReader<TcpStream>) -> Option<String> {
     let mut len = 0usize;
     let mut line = String::new();
     loop {

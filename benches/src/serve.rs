@@ -65,3 +65,30 @@ impl ServeClient {
         })
     }
 }
+
+/// Row 9c: the same HTTP/1.1 invoke from a minimal blocking client (one keep-alive socket,
+/// the request written by hand, as row 8b's client): what the server costs without an
+/// HTTP client library's own.
+pub struct RawClient {
+    reader: std::io::BufReader<std::net::TcpStream>,
+    writer: std::net::TcpStream,
+}
+
+impl RawClient {
+    pub fn connect(fixture: &ServeFixture) -> RawClient {
+        let stream = std::net::TcpStream::connect(fixture.url.trim_start_matches("http://")).expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        RawClient { reader: std::io::BufReader::new(stream.try_clone().expect("clone")), writer: stream }
+    }
+
+    pub fn call(&mut self, args: &str) -> String {
+        use std::io::Write;
+        let body = format!(r#"{{"instance_id":"","block_id":"","params":{args},"context":{{"data":null,"config":{{}}}},"attempt":1}}"#);
+        let req = format!(
+            "POST /text_classifier.classify HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        self.writer.write_all(req.as_bytes()).expect("send");
+        crate::read_message(&mut self.reader).expect("response")
+    }
+}

@@ -175,8 +175,25 @@ fn the_registry_api_creates_reads_patches_and_deletes_over_http1() {
     let (st, v) = body(c.post(s.url("/invoke/text-classifier/classify")).body(envelope(SPAM)).send().unwrap());
     assert_eq!(st, StatusCode::CONFLICT, "{v}");
     assert!(v["error"].as_str().unwrap().contains("\"enabled\": true"), "{v}");
+    // A new source does not re-enable a disabled plugin.
+    let (st, v) = body(c.patch(s.url("/plugins/text-classifier")).json(&json!({"source": dir})).send().unwrap());
+    assert_eq!((st, v["enabled"].as_bool(), v["status"].as_str()), (StatusCode::OK, Some(false), Some("disabled")), "{v}");
     let (st, _) = body(c.patch(s.url("/plugins/text-classifier")).json(&json!({"enabled": true})).send().unwrap());
     assert_eq!(st, StatusCode::OK);
+    // With authentication off, a web page of another origin, or a request addressed to
+    // another host name (DNS rebinding), is refused.
+    let r = c
+        .post(s.url("/plugins"))
+        .header("origin", "http://evil.example")
+        .header("content-type", "text/plain")
+        .body(create.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = c.get(s.url("/plugins")).header("host", "evil.example:8790").send().unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = c.get(s.url("/plugins")).header("origin", "http://localhost:3000").send().unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
     let (st, v) = body(c.post(s.url("/invoke/text-classifier/classify")).body(envelope(SPAM)).send().unwrap());
     assert_eq!((st, v["category"].as_str()), (StatusCode::OK, Some("spam")), "{v}");
 
@@ -360,8 +377,9 @@ fn hostile_requests_get_clear_errors_and_the_server_keeps_serving() {
         let (st, v) = body(r.send().unwrap());
         assert_eq!((st, v["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")), "{value:?}: {v}");
     }
+    // A fresh connection per case: one refused before its body was read is closed.
     let post = |b: String| {
-        body(c.post(s.url("/plugins")).header("authorization", &auth).header("content-type", "application/json").body(b).send().unwrap())
+        body(h1().post(s.url("/plugins")).header("authorization", &auth).header("content-type", "application/json").body(b).send().unwrap())
     };
     let cases: Vec<(String, StatusCode)> = vec![
         ("{not json".into(), StatusCode::BAD_REQUEST),
@@ -373,6 +391,8 @@ fn hostile_requests_get_clear_errors_and_the_server_keeps_serving() {
         (json!({"name": "a", "source": "/nonexistent/x.wasm"}).to_string(), StatusCode::BAD_REQUEST),
         (json!({"name": "a", "source": dir, "plugin_type": "docker"}).to_string(), StatusCode::BAD_REQUEST),
         (json!({"name": "a", "source": dir, "tenant_id": "../x"}).to_string(), StatusCode::BAD_REQUEST),
+        // A directory with no plinth.toml: the source's fault, not the server's.
+        (json!({"name": "a", "source": tmp.path()}).to_string(), StatusCode::BAD_REQUEST),
         // The directory's manifest names another plugin.
         (json!({"name": "a", "source": dir}).to_string(), StatusCode::BAD_REQUEST),
         (format!(r#"{{"name":"a","source":"{}","description":"{}"}}"#, dir.display(), "x".repeat(70_000)), StatusCode::PAYLOAD_TOO_LARGE),
@@ -382,13 +402,12 @@ fn hostile_requests_get_clear_errors_and_the_server_keeps_serving() {
         assert_eq!(st, want, "{}: {v}", &b[..b.len().min(120)]);
         assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()) && v["code"].is_string(), "{v}");
     }
-    // A traversal in the path of a read.
+    // A traversal in the path of a read finds nothing.
     let st = c.get(s.url("/plugins/..%2F..%2Fetc")).header("authorization", &auth).send().unwrap().status();
     assert!(st == StatusCode::NOT_FOUND || st == StatusCode::BAD_REQUEST, "{st}");
-    // Nothing was installed, nothing written outside the home.
+    // Nothing was installed.
     let (_, v) = body(c.get(s.url("/plugins")).header("authorization", &auth).send().unwrap());
     assert_eq!(v, json!([]));
-    assert!(!tmp.path().join("etc").exists());
 
     // A client that sends half its headers and stops is cut off after the header timeout.
     let mut slow = std::net::TcpStream::connect(s.addr()).unwrap();
@@ -398,6 +417,13 @@ fn hostile_requests_get_clear_errors_and_the_server_keeps_serving() {
     let mut buf = Vec::new();
     let _ = slow.read_to_end(&mut buf);
     assert!(start.elapsed() < Duration::from_secs(4), "the slow connection was held for {:?}", start.elapsed());
+    // So is one that connects and says nothing (hyper itself would wait for an HTTP/2
+    // preface forever).
+    let mut silent = std::net::TcpStream::connect(s.addr()).unwrap();
+    silent.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let start = Instant::now();
+    let _ = silent.read_to_end(&mut Vec::new());
+    assert!(start.elapsed() < Duration::from_secs(4), "the silent connection was held for {:?}", start.elapsed());
     // And the server keeps serving.
     assert_eq!(c.get(s.url("/health")).send().unwrap().status(), StatusCode::OK);
 }
@@ -446,8 +472,10 @@ fn two_clients_see_no_failed_call_while_the_plugin_is_patched_five_times() {
         }
         workers.into_iter().map(|w| w.join().unwrap()).collect::<Vec<_>>()
     });
-    for (failed, _) in &results {
+    for (failed, last_generation) in &results {
         assert!(failed.is_empty(), "{} failed calls, first: {}", failed.len(), failed[0]);
+        // The reloads really happened under the clients: they ended on a later generation.
+        assert!(*last_generation > 1, "a client never saw a reloaded generation");
     }
     let (_, v) = body(h1().get(s.url("/plugins/text-classifier")).send().unwrap());
     assert_eq!(v["version"], "0.6.0", "{v}");
@@ -606,6 +634,15 @@ fn packages_upload_as_wasm_or_tar_gz_and_hostile_archives_are_refused() {
     ]);
     let (st, v) = put("tc", "application/gzip", archive, None);
     assert_eq!((st, v["version"].as_str()), (StatusCode::CREATED, Some("0.3.0")), "{v}");
+    // As `tar czf x.tgz -C dir .` writes it: a `./` entry first, then `./plinth.toml`, …
+    let manifest2 = b"name = \"tc\"\nversion = \"0.3.1\"\nentry = \"p.wasm\"\napi = \"0.1.0\"\n";
+    let dotted = targz(&[
+        ("./", b"", tar::EntryType::Directory),
+        ("./plinth.toml", manifest2, tar::EntryType::Regular),
+        ("./p.wasm", &node_wasm, tar::EntryType::Regular),
+    ]);
+    let (st, v) = put("tc", "application/gzip", dotted, None);
+    assert_eq!((st, v["version"].as_str()), (StatusCode::OK, Some("0.3.1")), "{v}");
 
     let ok_manifest = ("plinth.toml", &manifest[..], tar::EntryType::Regular);
     let zeros = vec![0u8; 16 << 20];
@@ -626,7 +663,17 @@ fn packages_upload_as_wasm_or_tar_gz_and_hostile_archives_are_refused() {
         let (st, v) = put("tc", "application/gzip", bytes, None);
         assert_eq!(st, want, "{what}: {v}");
     }
-    assert!(!tmp.path().join("evil.txt").exists() && !home.join("evil.txt").exists() && !std::path::Path::new("/tmp/evil.txt").exists());
+    // Nothing of the hostile archives was written, anywhere under the home or beside it.
+    let mut stack = vec![tmp.path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            assert_ne!(e.file_name(), "evil.txt", "{}", e.path().display());
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    assert!(!std::path::Path::new("/tmp/evil.txt").exists());
     let (st, v) = put("tc", "application/wasm", wasm.clone(), Some(&"0".repeat(64)));
     assert_eq!((st, v["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("checksum_mismatch")), "{v}");
     let (st, _) = put("tc", "application/wasm", vec![0u8; 3 << 20], None);
@@ -635,7 +682,7 @@ fn packages_upload_as_wasm_or_tar_gz_and_hostile_archives_are_refused() {
     assert_eq!(st, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let (st, _) = put("bad..name", "application/wasm", wasm.clone(), None);
     assert_eq!(st, StatusCode::BAD_REQUEST);
-    let r = c
+    let r = h1()
         .put(s.url("/plugins/tc/package"))
         .header("authorization", format!("Bearer {acme}"))
         .header("content-type", "application/wasm")
@@ -643,7 +690,7 @@ fn packages_upload_as_wasm_or_tar_gz_and_hostile_archives_are_refused() {
         .send()
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    // The hostile uploads changed nothing: tc is still 0.3.0 and serves.
-    let (_, v) = body(c.get(s.url("/plugins/tc")).header("authorization", &auth).send().unwrap());
-    assert_eq!(v["version"], "0.3.0", "{v}");
+    // The hostile uploads changed nothing: tc is still 0.3.1.
+    let (_, v) = body(h1().get(s.url("/plugins/tc")).header("authorization", &auth).send().unwrap());
+    assert_eq!(v["version"], "0.3.1", "{v}");
 }

@@ -199,12 +199,14 @@ fn transaction(
     let description = meta.description.or_else(|| old_desired.and_then(|d| d.description.clone()));
     let now = state::now_rfc3339();
     let created_at = old_desired.and_then(|d| d.created_at.clone()).unwrap_or_else(|| now.clone());
+    // An update keeps a disabled plugin disabled; a new install is enabled.
+    let enabled = old_desired.is_none_or(|d| d.enabled);
     desired.plugin.retain(|p| p.key() != key);
     desired.plugin.push(state::DesiredPlugin {
         name: key.name.clone(),
         tenant: key.tenant.clone(),
         source: source_text.clone(),
-        enabled: true,
+        enabled,
         grants,
         config,
         description,

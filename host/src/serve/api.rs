@@ -69,7 +69,10 @@ impl Caller {
             }
         };
         let role = match &app.config.auth {
-            Auth::Off => Role::Admin,
+            Auth::Off => {
+                same_machine(headers)?;
+                Role::Admin
+            }
             Auth::Tokens(tokens) => {
                 let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
                 let value = headers.get(header::AUTHORIZATION).ok_or_else(|| unauthorized("missing `Authorization: Bearer TOKEN`"))?;
@@ -106,6 +109,39 @@ impl Caller {
             (_, Some(t)) => self.tenant.as_deref() == Some(t),
         }
     }
+}
+
+/// With authentication off, every request is admin: only requests addressed to a loopback
+/// name and not sent by a web page of another origin are taken. Without this check, any
+/// page the operator opens could POST to `127.0.0.1:8790` (a "simple" cross-site request),
+/// and a DNS-rebinding page could read the answers.
+fn same_machine(headers: &HeaderMap) -> Result<(), ApiError> {
+    let loopback = |authority: &str| {
+        let host = match authority.strip_prefix('[') {
+            Some(rest) => rest.split(']').next().unwrap_or(""),
+            None => authority
+                .rsplit_once(':')
+                .map_or(authority, |(h, port)| if port.bytes().all(|b| b.is_ascii_digit()) { h } else { authority }),
+        };
+        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    };
+    let refuse =
+        |what: &str| Err(ApiError::forbidden(format!("{what}: with authentication off, only this machine's own clients are served")));
+    // HTTP/2 carries the authority in the URI, not a Host header; hyper fills neither in
+    // for us, so a missing Host is taken as a direct client.
+    if let Some(host) = headers.get(header::HOST)
+        && !host.to_str().is_ok_and(loopback)
+    {
+        return refuse("the request is addressed to another host name");
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        let authority = origin.split_once("://").map_or("", |(_, rest)| rest);
+        if !loopback(authority) {
+            return refuse("the request comes from a web page of another origin");
+        }
+    }
+    Ok(())
 }
 
 /// The JSON of one plugin: Orch8's fields, then Plinth's.
@@ -277,19 +313,49 @@ async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
     let source = check_source(&body.source)?;
     let key = Key { tenant: write_tenant(&caller, body.tenant_id.as_deref())?, name: body.name.clone() };
     let meta = Meta { config: config_table(body.config)?, description: body.description };
-    let _write = app.writes.lock().await;
-    if records(&app).await?.iter().any(|r| r.key == key) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("plugin {key} is already installed: PATCH /plugins/{} to change it", key.name),
-        ));
+    detached(async move {
+        let _write = app.writes.lock().await;
+        if records(&app).await?.iter().any(|r| r.key == key) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("plugin {key} is already installed: PATCH /plugins/{} to change it", key.name),
+            ));
+        }
+        readable(&source).await?;
+        let (store, runtime, k) = (app.store.clone(), app.runtime.clone(), key.clone());
+        blocking(move || store.install(&runtime, &k, &source, meta)).await?;
+        app.reconcile().await?;
+        let r =
+            records(&app).await?.into_iter().find(|r| r.key == key).ok_or_else(|| ApiError::internal("installed, but not in the state"))?;
+        Ok((StatusCode::CREATED, axum::Json(record_json(&app, &r))).into_response())
+    })
+    .await
+}
+
+/// Runs a registry write to its end even when the client goes away: a handler's future is
+/// dropped on disconnect, a spawned task is not, so the write lock is held until the
+/// install and its reconcile are done (and a second write waits for them).
+async fn detached<T: Send + 'static>(
+    write: impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::spawn(write).await.map_err(|e| ApiError::internal(format!("task failed: {e}")))?
+}
+
+/// Checks that `source` can be read as a plugin (its manifest, or the `.wasm`): an
+/// unreadable source is the request's fault (400), not the server's.
+async fn readable(source: &std::path::Path) -> Result<(), ApiError> {
+    let path = source.to_path_buf();
+    let checked = tokio::task::spawn_blocking(move || crate::registry::source_name(&path))
+        .await
+        .map_err(|e| ApiError::internal(format!("task failed: {e}")))?;
+    match checked {
+        Ok(_) => Ok(()),
+        Err(e @ crate::registry::RegistryError::Io { .. }) => {
+            Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_source", super::error::chain(&e)))
+        }
+        Err(e) => Err(e.into()),
     }
-    let (store, runtime, k) = (app.store.clone(), app.runtime.clone(), key.clone());
-    blocking(move || store.install(&runtime, &k, &source, meta)).await?;
-    app.reconcile().await?;
-    let r = records(&app).await?.into_iter().find(|r| r.key == key).ok_or_else(|| ApiError::internal("installed, but not in the state"))?;
-    Ok((StatusCode::CREATED, axum::Json(record_json(&app, &r))).into_response())
 }
 
 #[derive(Deserialize)]
@@ -318,30 +384,40 @@ async fn patch(State(app): State<Arc<App>>, headers: HeaderMap, Path(name): Path
     let body: PatchBody = json_body(body, app.config.max_body).await?;
     let source = body.source.as_deref().map(check_source).transpose()?;
     let edit = Edit { enabled: body.enabled, config: config_table(body.config)?, description: body.description };
-    let _write = app.writes.lock().await;
-    let key = target(&app, &caller, &name).await?;
-    let (store, runtime, k) = (app.store.clone(), app.runtime.clone(), key.clone());
-    blocking(move || {
-        if let Some(source) = source {
-            store.update(&runtime, &k, &source)?;
+    detached(async move {
+        let _write = app.writes.lock().await;
+        let key = target(&app, &caller, &name).await?;
+        if let Some(source) = &source {
+            readable(source).await?;
         }
-        store.edit(&k, edit)
+        let (store, runtime, k) = (app.store.clone(), app.runtime.clone(), key.clone());
+        blocking(move || {
+            if let Some(source) = source {
+                store.update(&runtime, &k, &source)?;
+            }
+            store.edit(&k, edit)
+        })
+        .await?;
+        app.reconcile().await?;
+        let r =
+            records(&app).await?.into_iter().find(|r| r.key == key).ok_or_else(|| ApiError::internal("patched, but not in the state"))?;
+        Ok(axum::Json(record_json(&app, &r)).into_response())
     })
-    .await?;
-    app.reconcile().await?;
-    let r = records(&app).await?.into_iter().find(|r| r.key == key).ok_or_else(|| ApiError::internal("patched, but not in the state"))?;
-    Ok(axum::Json(record_json(&app, &r)).into_response())
+    .await
 }
 
 async fn remove(State(app): State<Arc<App>>, headers: HeaderMap, Path(name): Path<String>) -> Result<Response, ApiError> {
     let caller = Caller::of(&app, &headers)?;
     caller.require_admin()?;
-    let _write = app.writes.lock().await;
-    let key = target(&app, &caller, &name).await?;
-    let store = app.store.clone();
-    blocking(move || store.uninstall(&key)).await?;
-    app.reconcile().await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    detached(async move {
+        let _write = app.writes.lock().await;
+        let key = target(&app, &caller, &name).await?;
+        let store = app.store.clone();
+        blocking(move || store.uninstall(&key)).await?;
+        app.reconcile().await?;
+        Ok(StatusCode::NO_CONTENT.into_response())
+    })
+    .await
 }
 
 /// `PUT /plugins/{name}/package`: installs (201) or updates (200) `name` from the body.
@@ -368,18 +444,35 @@ async fn upload(State(app): State<Arc<App>>, headers: HeaderMap, Path(name): Pat
     let bytes = read_body(body, app.config.max_upload).await?;
     let sha = super::upload::check_sha256(&bytes, expected.as_deref())?;
     let key = Key { tenant: caller.tenant.clone(), name: name.clone() };
-    let dir = uploads.join(key.tenant.as_deref().unwrap_or("_global")).join(&name).join(&sha);
+    // Content-addressed, and by kind: the same bytes sent as both cannot mix.
+    let dir =
+        uploads.join(key.tenant.as_deref().unwrap_or("_global")).join(&name).join(format!("{sha}.{}", if gzip { "tgz" } else { "wasm" }));
     let max_expanded = app.config.max_expanded;
-    let unpacked = tokio::task::spawn_blocking(move || super::upload::unpack(&bytes, &name, gzip, &dir, max_expanded))
+    let unpack_dir = dir.clone();
+    let unpacked = tokio::task::spawn_blocking(move || super::upload::unpack(&bytes, &name, gzip, &unpack_dir, max_expanded))
         .await
         .map_err(|e| ApiError::internal(format!("task failed: {e}")))??;
-    let _write = app.writes.lock().await;
-    let exists = records(&app).await?.iter().any(|r| r.key == key);
-    let (store, runtime, k, source) = (app.store.clone(), app.runtime.clone(), key.clone(), unpacked.source);
-    blocking(move || if exists { store.update(&runtime, &k, &source) } else { store.install(&runtime, &k, &source, Meta::default()) })
-        .await?;
-    app.reconcile().await?;
-    let r = records(&app).await?.into_iter().find(|r| r.key == key).ok_or_else(|| ApiError::internal("uploaded, but not in the state"))?;
-    let status = if exists { StatusCode::OK } else { StatusCode::CREATED };
-    Ok((status, axum::Json(record_json(&app, &r))).into_response())
+    detached(async move {
+        let _write = app.writes.lock().await;
+        let exists = records(&app).await?.iter().any(|r| r.key == key);
+        let (store, runtime, k, source, created) = (app.store.clone(), app.runtime.clone(), key.clone(), unpacked.source, unpacked.created);
+        let installed =
+            blocking(
+                move || if exists { store.update(&runtime, &k, &source) } else { store.install(&runtime, &k, &source, Meta::default()) },
+            )
+            .await;
+        if let Err(e) = installed {
+            // Nothing refers to a package this upload unpacked and could not install.
+            if created {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            return Err(e);
+        }
+        app.reconcile().await?;
+        let r =
+            records(&app).await?.into_iter().find(|r| r.key == key).ok_or_else(|| ApiError::internal("uploaded, but not in the state"))?;
+        let status = if exists { StatusCode::OK } else { StatusCode::CREATED };
+        Ok((status, axum::Json(record_json(&app, &r))).into_response())
+    })
+    .await
 }

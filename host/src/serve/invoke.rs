@@ -104,17 +104,24 @@ async fn invoke(
         .clone()
         .try_acquire_owned()
         .map_err(|_| ApiError::busy("the server is running as many calls as it allows; retry shortly"))?;
-    let deadline = p.limits().timeout + app.config.call_margin;
-    let call = tokio::task::spawn_blocking(move || {
+    // The call runs on this worker thread, turned into a blocking thread for its length:
+    // `block_in_place` first hands the worker's other tasks (and the I/O driver) to another
+    // thread, so the reactor never waits on wasm. It avoids `spawn_blocking`'s two wake-ups
+    // per call (the blocking thread's, then the worker's for the result); on this VM the
+    // A/B was within run-to-run noise (9a − 2: 245 µs with spawn_blocking in a slow run,
+    // 182 and 208 µs with this), so the server's overhead lies elsewhere: see
+    // bench/REPORT.md, rows 9a–9c. The number of calls is bounded by the permit; each ends
+    // at its own deadline (epoch interruption, bounded host waits).
+    let call = move || {
         let _permit = permit;
         p.invoke(kind, &name, &ctx, &input)
-    });
-    let out = match tokio::time::timeout(deadline, call).await {
-        Ok(joined) => joined.map_err(|e| ApiError::internal(format!("the call's task failed: {e}")))??,
-        // The call ends at its own deadline on the blocking pool; this response does not wait.
-        Err(_) => {
-            return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "deadline_exceeded", format!("no answer within {deadline:?}")));
-        }
+    };
+    let out = if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+        tokio::task::block_in_place(call)?
+    } else {
+        // An embedder's current-thread runtime has no worker to hand over (block_in_place
+        // would panic there): use the blocking pool.
+        tokio::task::spawn_blocking(call).await.map_err(|e| ApiError::internal(format!("the call's task failed: {e}")))??
     };
     let mut response = (StatusCode::OK, out.output.as_str().to_string()).into_response();
     let h = response.headers_mut();

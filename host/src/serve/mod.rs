@@ -2,9 +2,9 @@
 //! `$PLINTH_HOME` the CLI uses, invoke over HTTP/1.1 and HTTP/2 (h2c prior knowledge, as
 //! Orch8's remote-plugin client speaks it), bearer-token auth, request limits, health.
 //!
-//! The library stays synchronous: every wasm call and every install runs on tokio's
-//! blocking pool, bounded by a semaphore of the runtime's `max_instances`, never on the
-//! reactor threads that accept connections.
+//! The library stays synchronous: installs run on tokio's blocking pool, and a wasm call
+//! runs on a worker thread turned blocking for its length (`block_in_place`), bounded by a
+//! semaphore of the runtime's `max_instances`; neither ever holds up the reactor.
 
 mod api;
 pub mod auth;
@@ -35,6 +35,9 @@ pub use store::{FileStore, PluginRecord, StateStore};
 use crate::engine::Runtime;
 use crate::registry::{Discovery, Key, Registry, RegistryError};
 
+/// Open connections at most (see the accept loop).
+const MAX_CONNECTIONS: usize = 1024;
+
 /// How requests are authenticated.
 #[derive(Debug, Clone)]
 pub enum Auth {
@@ -64,8 +67,6 @@ pub struct ServeConfig {
     pub reconcile_every: Duration,
     /// How long in-flight requests may take to finish after a shutdown signal.
     pub grace: Duration,
-    /// Added to a plugin's deadline for the request's own timeout.
-    pub call_margin: Duration,
 }
 
 impl Default for ServeConfig {
@@ -80,7 +81,6 @@ impl Default for ServeConfig {
             header_timeout: Duration::from_secs(10),
             reconcile_every: Duration::from_secs(2),
             grace: Duration::from_secs(10),
-            call_margin: Duration::from_secs(1),
         }
     }
 }
@@ -220,7 +220,15 @@ impl Server {
         // A client that trickles its headers is cut off (HTTP/1); HTTP/2 gets keep-alive
         // pings so a dead peer does not hold its streams.
         builder.http1().timer(TokioTimer::new()).header_read_timeout(app.config.header_timeout);
-        builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(Duration::from_secs(30)));
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Some(Duration::from_secs(30)))
+            .keep_alive_timeout(Duration::from_secs(20));
+        builder.http2().max_concurrent_streams(256);
+        // Connections beyond this are closed at once: each holds a file descriptor, and a
+        // server out of them cannot read its own state.
+        let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -234,12 +242,25 @@ impl Server {
                             continue;
                         }
                     };
+                    let Ok(permit) = connections.clone().try_acquire_owned() else {
+                        tracing::warn!(%peer, limit = MAX_CONNECTIONS, "too many connections; closing the new one");
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
                     let service = TowerToHyperService::new(router.clone());
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-                    let conn = graceful.watch(conn);
+                    let (builder, watcher, first_byte) = (builder.clone(), graceful.watcher(), app.config.header_timeout);
                     tokio::spawn(async move {
-                        if let Err(e) = conn.await {
+                        let _permit = permit;
+                        // A client must start talking (an HTTP/1 request line or the HTTP/2
+                        // preface) within the header timeout: hyper waits for the preface
+                        // without one, so a silent connection would be held forever.
+                        let mut probe = [0u8; 1];
+                        match tokio::time::timeout(first_byte, stream.peek(&mut probe)).await {
+                            Ok(Ok(n)) if n > 0 => {}
+                            _ => return,
+                        }
+                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                        if let Err(e) = watcher.watch(conn).await {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
                     });

@@ -23,6 +23,8 @@ const MAX_ENTRIES: usize = 1_000;
 pub(crate) struct Unpacked {
     /// The directory to install from (or the `.wasm` in it).
     pub source: PathBuf,
+    /// Whether this upload made the directory (rather than finding the same bytes there).
+    pub created: bool,
 }
 
 /// The hex sha256 of `bytes`, checked against `expected` when given.
@@ -46,7 +48,7 @@ pub(crate) fn unpack(bytes: &[u8], name: &str, gzip: bool, dir: &Path, max_expan
     std::fs::create_dir_all(parent).map_err(io)?;
     if dir.exists() {
         // The same bytes were uploaded before: content-addressed, so reuse them.
-        return Ok(Unpacked { source: source_in(dir, name, gzip) });
+        return Ok(Unpacked { source: source_in(dir, name, gzip), created: false });
     }
     let tmp = tempfile::Builder::new().prefix(".upload-").tempdir_in(parent).map_err(io)?;
     if gzip {
@@ -59,9 +61,17 @@ pub(crate) fn unpack(bytes: &[u8], name: &str, gzip: bool, dir: &Path, max_expan
         }
         std::fs::write(tmp.path().join(format!("{name}.wasm")), bytes).map_err(io)?;
     }
-    let kept = tmp.keep();
-    std::fs::rename(&kept, dir).map_err(io)?;
-    Ok(Unpacked { source: source_in(dir, name, gzip) })
+    // Into place in one rename. Another upload of the same bytes may have got there first:
+    // its copy is the same, so use it (and let `tmp` be removed on drop).
+    let created = match std::fs::rename(tmp.path(), dir) {
+        Ok(()) => {
+            let _ = tmp.keep();
+            true
+        }
+        Err(_) if dir.exists() => false,
+        Err(e) => return Err(io(e)),
+    };
+    Ok(Unpacked { source: source_in(dir, name, gzip), created })
 }
 
 fn source_in(dir: &Path, name: &str, gzip: bool) -> PathBuf {
@@ -69,8 +79,23 @@ fn source_in(dir: &Path, name: &str, gzip: bool) -> PathBuf {
 }
 
 fn unpack_tar(bytes: &[u8], into: &Path, max_expanded: u64) -> Result<(), ApiError> {
+    // Everything tar reads comes through this cap, including the long-name and PAX headers
+    // it reads whole before handing out an entry: a small archive cannot expand into
+    // memory or disk past it.
+    let limited = flate2::read::GzDecoder::new(bytes).take(max_expanded.saturating_add(1 << 20));
+    let mut archive = tar::Archive::new(limited);
+    let too_large =
+        || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("the archive expands to more than {max_expanded} bytes"));
+    let result = unpack_entries(&mut archive, into, max_expanded);
+    if archive.into_inner().limit() == 0 {
+        return Err(too_large());
+    }
+    result?;
+    hoist_single_dir(into)
+}
+
+fn unpack_entries<R: Read>(archive: &mut tar::Archive<R>, into: &Path, max_expanded: u64) -> Result<(), ApiError> {
     let bad = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad_archive", m);
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
     let entries = archive.entries().map_err(|e| bad(format!("not a .tar.gz: {e}")))?;
     let (mut total, mut count) = (0u64, 0usize);
     for entry in entries {
@@ -82,7 +107,12 @@ fn unpack_tar(bytes: &[u8], into: &Path, max_expanded: u64) -> Result<(), ApiErr
         let path = entry.path().map_err(|e| bad(format!("an entry's path is not valid: {e}")))?.into_owned();
         let kind = entry.header().entry_type();
         let shown = path.display().to_string();
-        let rel = inside(&path).ok_or_else(|| bad(format!("entry `{shown}` would land outside the plugin directory")))?;
+        let rel = match inside(&path) {
+            Some(rel) => rel,
+            // `./`, as `tar czf x.tgz -C dir .` writes first.
+            None if path.components().all(|c| c == Component::CurDir) => continue,
+            None => return Err(bad(format!("entry `{shown}` would land outside the plugin directory"))),
+        };
         if kind.is_dir() {
             std::fs::create_dir_all(into.join(&rel)).map_err(|e| ApiError::internal(e.to_string()))?;
             continue;
@@ -108,6 +138,11 @@ fn unpack_tar(bytes: &[u8], into: &Path, max_expanded: u64) -> Result<(), ApiErr
         }
         std::fs::write(&dest, &data).map_err(|e| ApiError::internal(e.to_string()))?;
     }
+    Ok(())
+}
+
+fn hoist_single_dir(into: &Path) -> Result<(), ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "bad_archive", m);
     // A plugin directory, or a single directory holding one (`tar czf x.tgz myplugin/`).
     if !into.join("plinth.toml").exists() {
         let dirs: Vec<PathBuf> =
