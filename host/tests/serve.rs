@@ -3,118 +3,16 @@
 //! speaks it), the real `$PLINTH_HOME` shared with the CLI. Every wait is for a state, with
 //! a deadline.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod serve_support;
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use reqwest::blocking::{Client, Response};
 use serde_json::{Value, json};
-
-fn guest(name: &str) -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/guests").join(format!("{name}.wasm"));
-    assert!(p.exists(), "{} is missing: run `cargo xtask build-guests`", p.display());
-    p
-}
-
-fn plinth(home: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_plinth")).args(args).env("PLINTH_HOME", home).env("RUST_LOG", "warn").output().expect("run plinth")
-}
-
-/// A plugin directory named `name`, version `version`, around a copy of guest `wasm`.
-fn plugin_dir(root: &Path, dir: &str, name: &str, version: &str, wasm: &str, provides: &str) -> PathBuf {
-    let d = root.join(dir);
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::copy(guest(wasm), d.join("p.wasm")).unwrap();
-    std::fs::write(
-        d.join("plinth.toml"),
-        format!("name = \"{name}\"\nversion = \"{version}\"\nentry = \"p.wasm\"\napi = \"0.1.0\"\n[provides]\n{provides}\n"),
-    )
-    .unwrap();
-    d
-}
-
-/// A running `plinth serve`, killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(home: &Path, extra: &[&str]) -> Server {
-        Self::start_with_env(home, extra, &[])
-    }
-
-    fn start_with_env(home: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_plinth"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--reconcile-ms", "200"])
-            .args(extra)
-            .env("PLINTH_HOME", home)
-            .env("RUST_LOG", "warn");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start plinth serve");
-        // The first stdout line is `listening on http://ADDR`, printed once it is bound
-        // and has loaded the installed plugins.
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_string();
-        Server { child, url }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.url)
-    }
-
-    fn addr(&self) -> String {
-        self.url.trim_start_matches("http://").to_string()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn h1() -> Client {
-    Client::builder().http1_only().timeout(Duration::from_secs(30)).build().unwrap()
-}
-
-fn h2c() -> Client {
-    Client::builder().http2_prior_knowledge().timeout(Duration::from_secs(30)).build().unwrap()
-}
-
-fn body(r: Response) -> (StatusCode, Value) {
-    let status = r.status();
-    let text = r.text().unwrap();
-    let value = match serde_json::from_str(&text) {
-        Ok(v) => v,
-        Err(_) => Value::String(text),
-    };
-    (status, value)
-}
-
-/// Waits until `f` returns `Some`, for at most `secs` seconds.
-fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < Duration::from_secs(secs), "{what}: not within {secs} s");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-const SPAM: &str = r#"{"text":"Buy now! Limited offer!"}"#;
-
-fn envelope(params: &str) -> String {
-    format!(r#"{{"instance_id":"i-1","block_id":"b-1","params":{params},"context":{{"data":null,"config":{{}}}},"attempt":1}}"#)
-}
+use serve_support::*;
 
 #[test]
 fn the_registry_api_creates_reads_patches_and_deletes_over_http1() {
@@ -279,16 +177,6 @@ fn call_failures_map_to_the_status_codes_orch8_retries_on() {
     // After all that, it still serves.
     let (st, v) = call("text-classifier", "classify", SPAM);
     assert_eq!((st, v["category"].as_str()), (StatusCode::OK, Some("spam")));
-}
-
-/// Creates an admin token and tokens for tenants `acme` and `beta`.
-fn tokens(home: &Path) -> (String, String, String) {
-    let make = |args: &[&str]| {
-        let out = plinth(home, args);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    };
-    (make(&["token", "--admin"]), make(&["token", "--tenant", "acme"]), make(&["token", "--tenant", "beta"]))
 }
 
 #[test]
@@ -571,126 +459,4 @@ fn metrics_count_calls_by_plugin_kind_and_outcome_and_each_request_carries_an_id
     assert_eq!(r.headers()["x-request-id"], "req-42");
     let r = c.get(s.url("/health")).send().unwrap();
     assert!(r.headers()["x-request-id"].to_str().unwrap().starts_with("plinth-"));
-}
-
-/// A .tar.gz of `entries` (path, bytes, type), the paths written raw into the headers so
-/// hostile ones (`..`, absolute) can be made.
-fn targz(entries: &[(&str, &[u8], tar::EntryType)]) -> Vec<u8> {
-    let mut b = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
-    for (path, data, kind) in entries {
-        let mut h = tar::Header::new_gnu();
-        h.as_gnu_mut().unwrap().name[..path.len()].copy_from_slice(path.as_bytes());
-        h.set_size(if *kind == tar::EntryType::Regular { data.len() as u64 } else { 0 });
-        h.set_entry_type(*kind);
-        h.set_mode(0o644);
-        if *kind == tar::EntryType::Symlink {
-            h.set_link_name("../../../../etc/passwd").unwrap();
-        }
-        h.set_cksum();
-        let data: &[u8] = if *kind == tar::EntryType::Regular { data } else { &[] };
-        b.append(&h, data).unwrap();
-    }
-    b.into_inner().unwrap().finish().unwrap()
-}
-
-#[test]
-fn packages_upload_as_wasm_or_tar_gz_and_hostile_archives_are_refused() {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path().join("home");
-    let (admin, acme, _) = tokens(&home);
-    let s = Server::start(&home, &["--max-upload", "2M", "--max-expanded", "8M"]);
-    let c = h1();
-    let auth = format!("Bearer {admin}");
-    let put = |name: &str, ctype: &str, bytes: Vec<u8>, sha: Option<&str>| {
-        let mut r =
-            c.put(s.url(&format!("/plugins/{name}/package"))).header("authorization", &auth).header("content-type", ctype).body(bytes);
-        if let Some(sha) = sha {
-            r = r.header("x-plinth-sha256", sha);
-        }
-        body(r.send().unwrap())
-    };
-    let wasm = std::fs::read(guest("text_classifier")).unwrap();
-    let sha = {
-        use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(&wasm))
-    };
-    // A bare .wasm, with its checksum: installed, then served.
-    let (st, v) = put("classifier", "application/wasm", wasm.clone(), Some(&sha));
-    assert_eq!(st, StatusCode::CREATED, "{v}");
-    assert_eq!(v["sha256"], sha.as_str());
-    let r = c.post(s.url("/classifier.classify")).header("authorization", &auth).body(envelope(SPAM)).send().unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    // The same name again is an update.
-    let (st, v) = put("classifier", "application/wasm", wasm.clone(), None);
-    assert_eq!(st, StatusCode::OK, "{v}");
-    // A plugin directory as a .tar.gz, inside one top directory as `tar czf` makes it (a
-    // node plugin: a second classifier would conflict with the first, 409).
-    let node_wasm = std::fs::read(guest("json_transform")).unwrap();
-    let manifest = b"name = \"tc\"\nversion = \"0.3.0\"\nentry = \"p.wasm\"\napi = \"0.1.0\"\n";
-    let archive = targz(&[
-        ("tc/", b"", tar::EntryType::Directory),
-        ("tc/plinth.toml", manifest, tar::EntryType::Regular),
-        ("tc/p.wasm", &node_wasm, tar::EntryType::Regular),
-    ]);
-    let (st, v) = put("tc", "application/gzip", archive, None);
-    assert_eq!((st, v["version"].as_str()), (StatusCode::CREATED, Some("0.3.0")), "{v}");
-    // As `tar czf x.tgz -C dir .` writes it: a `./` entry first, then `./plinth.toml`, …
-    let manifest2 = b"name = \"tc\"\nversion = \"0.3.1\"\nentry = \"p.wasm\"\napi = \"0.1.0\"\n";
-    let dotted = targz(&[
-        ("./", b"", tar::EntryType::Directory),
-        ("./plinth.toml", manifest2, tar::EntryType::Regular),
-        ("./p.wasm", &node_wasm, tar::EntryType::Regular),
-    ]);
-    let (st, v) = put("tc", "application/gzip", dotted, None);
-    assert_eq!((st, v["version"].as_str()), (StatusCode::OK, Some("0.3.1")), "{v}");
-
-    let ok_manifest = ("plinth.toml", &manifest[..], tar::EntryType::Regular);
-    let zeros = vec![0u8; 16 << 20];
-    let hostile: Vec<(&str, Vec<u8>, StatusCode)> = vec![
-        ("climbs out", targz(&[ok_manifest, ("../evil.txt", b"x", tar::EntryType::Regular)]), StatusCode::UNPROCESSABLE_ENTITY),
-        ("absolute", targz(&[ok_manifest, ("/tmp/evil.txt", b"x", tar::EntryType::Regular)]), StatusCode::UNPROCESSABLE_ENTITY),
-        ("a symlink", targz(&[ok_manifest, ("p.wasm", b"", tar::EntryType::Symlink)]), StatusCode::UNPROCESSABLE_ENTITY),
-        ("a hard link", targz(&[ok_manifest, ("p.wasm", b"", tar::EntryType::Link)]), StatusCode::UNPROCESSABLE_ENTITY),
-        (
-            "a bomb (16 MB of zeros, cap 8 MB)",
-            targz(&[ok_manifest, ("p.wasm", &zeros, tar::EntryType::Regular)]),
-            StatusCode::PAYLOAD_TOO_LARGE,
-        ),
-        ("not gzip", b"plain text".to_vec(), StatusCode::UNPROCESSABLE_ENTITY),
-        ("no manifest", targz(&[("p.wasm", &wasm, tar::EntryType::Regular)]), StatusCode::UNPROCESSABLE_ENTITY),
-    ];
-    for (what, bytes, want) in hostile {
-        let (st, v) = put("tc", "application/gzip", bytes, None);
-        assert_eq!(st, want, "{what}: {v}");
-    }
-    // Nothing of the hostile archives was written, anywhere under the home or beside it.
-    let mut stack = vec![tmp.path().to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            assert_ne!(e.file_name(), "evil.txt", "{}", e.path().display());
-            if e.file_type().unwrap().is_dir() {
-                stack.push(e.path());
-            }
-        }
-    }
-    assert!(!std::path::Path::new("/tmp/evil.txt").exists());
-    let (st, v) = put("tc", "application/wasm", wasm.clone(), Some(&"0".repeat(64)));
-    assert_eq!((st, v["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("checksum_mismatch")), "{v}");
-    let (st, _) = put("tc", "application/wasm", vec![0u8; 3 << 20], None);
-    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
-    let (st, _) = put("tc", "text/plain", wasm.clone(), None);
-    assert_eq!(st, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let (st, _) = put("bad..name", "application/wasm", wasm.clone(), None);
-    assert_eq!(st, StatusCode::BAD_REQUEST);
-    let r = h1()
-        .put(s.url("/plugins/tc/package"))
-        .header("authorization", format!("Bearer {acme}"))
-        .header("content-type", "application/wasm")
-        .body(wasm)
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    // The hostile uploads changed nothing: tc is still 0.3.1.
-    let (_, v) = body(h1().get(s.url("/plugins/tc")).header("authorization", &auth).send().unwrap());
-    assert_eq!(v["version"], "0.3.1", "{v}");
 }
