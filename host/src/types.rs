@@ -263,3 +263,10 @@ pub struct Outcome<T> {
     /// never used by another call) rather than one instantiated inline.
     pub prewarmed: bool,
 }
+
+impl<T> Outcome<T> {
+    /// The same call's outcome with its output converted by `f`.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
+        Outcome { output: f(self.output), fuel_used: self.fuel_used, wall: self.wall, logs: self.logs, prewarmed: self.prewarmed }
+    }
+}

@@ -67,40 +67,28 @@ impl Plugin {
             Kind::Trigger => {
                 let cursor = trigger_cursor(input)?;
                 let out = self.poll_trigger(name, ctx, cursor.as_deref())?;
-                let r = &out.output;
-                let events = r.events.iter().map(Json::as_str).collect::<Vec<_>>().join(",");
-                let cursor = r.cursor.as_deref().map_or("null".to_string(), str_json);
-                let next = r.next_poll.map_or("null".to_string(), |d| d.as_millis().to_string());
-                let text = format!(r#"{{"events":[{events}],"cursor":{cursor},"next_poll_ms":{next}}}"#);
-                Ok(Outcome {
-                    output: Json::from_checked(text),
-                    fuel_used: out.fuel_used,
-                    wall: out.wall,
-                    logs: out.logs,
-                    prewarmed: out.prewarmed,
-                })
+                Ok(out.map(|r| {
+                    let events = r.events.iter().map(Json::as_str).collect::<Vec<_>>().join(",");
+                    let cursor = r.cursor.as_deref().map_or("null".to_string(), str_json);
+                    let next = r.next_poll.map_or("null".to_string(), |d| d.as_millis().to_string());
+                    Json::from_checked(format!(r#"{{"events":[{events}],"cursor":{cursor},"next_poll_ms":{next}}}"#))
+                }))
             }
             Kind::Listener => {
                 let message = InboundMessage::from_json(input).map_err(InvokeError::InvalidRequest)?;
                 let out = self.handle_message(name, ctx, &message)?;
-                let r = &out.output;
-                let dispatches = r
-                    .dispatches
-                    .iter()
-                    .map(|d| format!(r#"{{"event":{},"payload":{}}}"#, str_json(&d.event), d.payload.as_str()))
-                    .collect::<Vec<_>>()
-                    .join(",");
-                let reply = r.reply.as_ref().map_or("null".to_string(), |r| {
-                    serde_json::json!({"status": r.status, "headers": r.headers, "body": String::from_utf8_lossy(&r.body)}).to_string()
-                });
-                let text = format!(r#"{{"dispatches":[{dispatches}],"reply":{reply}}}"#);
-                Ok(Outcome {
-                    output: Json::from_checked(text),
-                    fuel_used: out.fuel_used,
-                    wall: out.wall,
-                    logs: out.logs,
-                    prewarmed: out.prewarmed,
-                })
+                Ok(out.map(|r| {
+                    let dispatches = r
+                        .dispatches
+                        .iter()
+                        .map(|d| format!(r#"{{"event":{},"payload":{}}}"#, str_json(&d.event), d.payload.as_str()))
+                        .collect::<Vec<_>>()
+                        .join(",");
+                    let reply = r.reply.as_ref().map_or("null".to_string(), |r| {
+                        serde_json::json!({"status": r.status, "headers": r.headers, "body": String::from_utf8_lossy(&r.body)}).to_string()
+                    });
+                    Json::from_checked(format!(r#"{{"dispatches":[{dispatches}],"reply":{reply}}}"#))
+                }))
             }
         }
     }
