@@ -67,8 +67,8 @@ fn main() -> ExitCode {
             return ExitCode::from(code as u8);
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,plinth::guest=trace"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter(&cli)));
     // Colour only on a terminal: logs piped into a file or a CI log stay plain text.
     let ansi = std::io::stderr().is_terminal();
     let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
@@ -88,6 +88,17 @@ fn main() -> ExitCode {
             eprintln!("error: {:#}", f.error);
             ExitCode::from(f.code)
         }
+    }
+}
+
+/// What is logged without `RUST_LOG`. A one-off command shows every guest line; a server
+/// shows guest lines from `info` up: one synchronous stderr write per debug line per call
+/// was measured as part of every request.
+fn default_filter(cli: &Cli) -> &'static str {
+    match &cli.command {
+        #[cfg(feature = "serve")]
+        Command::Serve(_) => "info,plinth::guest=info",
+        _ => "warn,plinth::guest=trace",
     }
 }
 
