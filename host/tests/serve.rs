@@ -393,6 +393,10 @@ fn a_restarted_server_serves_what_was_registered_and_sigterm_exits_cleanly() {
     // The operator's config reaches the call.
     let (st, v) = body(h1().post(s.url("/json-transform.transform")).body(envelope(r#"{"id":1}"#)).send().unwrap());
     assert_eq!((st, v), (StatusCode::OK, json!({"id": 1, "status": "new"})));
+    // The envelope's context.config is laid over the installed config, key by key.
+    let over = r#"{"params":{"id":1},"context":{"config":{"defaults":{"status":"old"}}}}"#;
+    let (st, v) = body(h1().post(s.url("/json-transform.transform")).body(over).send().unwrap());
+    assert_eq!((st, v), (StatusCode::OK, json!({"id": 1, "status": "old"})));
 }
 
 #[cfg_attr(not(feature = "fault-injection"), ignore = "needs --features fault-injection (cargo xtask test turns it on)")]

@@ -85,17 +85,25 @@ async fn invoke(
     };
     let p = installed.plugin.clone();
     let (kind, name) = p.pick_export(kind, Some(export))?;
-    let mut config = installed.config.to_value().unwrap_or(Value::Null);
-    if let (Some(Value::Object(over)), Value::Object(base)) = (envelope.context.config, &mut config) {
-        base.extend(over);
-    }
     let json = |v: Option<Value>, default: &str| v.map_or_else(|| default.to_string(), |v| v.to_string());
+    // The installed config as it is, unless the envelope lays keys over it (Orch8 usually
+    // sends `{}`): no parse and re-serialization of the config on every call.
+    let config = match envelope.context.config {
+        Some(Value::Object(over)) if !over.is_empty() => {
+            let mut merged = installed.config.to_value().unwrap_or(Value::Null);
+            if let Value::Object(base) = &mut merged {
+                base.extend(over);
+            }
+            Json::parse(merged.to_string()).map_err(|e| ApiError::internal(e.to_string()))?
+        }
+        _ => installed.config.clone(),
+    };
     let ctx = CallContext {
         instance_id: envelope.instance_id,
         step_id: envelope.block_id,
         attempt: envelope.attempt.unwrap_or(1),
         tenant: caller.tenant.clone(),
-        config: Json::parse(config.to_string()).map_err(|e| ApiError::internal(e.to_string()))?,
+        config,
         data: Json::parse(json(envelope.context.data, "null")).map_err(|e| ApiError::internal(e.to_string()))?,
     };
     let input = json(envelope.params, "{}");

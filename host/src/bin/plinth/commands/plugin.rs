@@ -24,13 +24,10 @@ pub enum PluginCmd {
         #[arg(long, value_parser = parse_tenant)]
         tenant: Option<String>,
         #[command(flatten)]
-        grants: CapArgs,
-        /// Apply without asking (required without a terminal).
-        #[arg(long)]
-        yes: bool,
+        apply: Apply,
     },
     /// Reinstall a plugin from PATH, or from where it was installed from; without --allow-*
-    /// flags it keeps the grants it has.
+    /// flags it keeps the grants it has. Its config overrides and enabled state are kept.
     Update {
         /// The installed plugin's name.
         name: String,
@@ -41,10 +38,7 @@ pub enum PluginCmd {
         #[arg(long, value_parser = parse_tenant)]
         tenant: Option<String>,
         #[command(flatten)]
-        grants: CapArgs,
-        /// Apply without asking (required without a terminal).
-        #[arg(long)]
-        yes: bool,
+        apply: Apply,
     },
     /// List installed plugins of every tenant, with their state.
     List,
@@ -63,6 +57,16 @@ pub enum PluginCmd {
         #[arg(long)]
         repair: bool,
     },
+}
+
+/// What `install` and `update` share: the operator's grants and the confirmation.
+#[derive(clap::Args)]
+pub struct Apply {
+    #[command(flatten)]
+    grants: CapArgs,
+    /// Apply without asking (required without a terminal).
+    #[arg(long)]
+    yes: bool,
 }
 
 /// An installed plugin, by name and tenant.
@@ -84,7 +88,7 @@ impl Installed {
 pub fn run(cmd: PluginCmd) -> Result<(), Failure> {
     let home = home()?;
     match cmd {
-        PluginCmd::Install { path, tenant, grants, yes } => {
+        PluginCmd::Install { path, tenant, apply: Apply { grants, yes } } => {
             let runtime = registry_runtime(&home)?;
             eprintln!("installing {}:", path.display());
             let (locked, impact) = install_confirmed(&runtime, &home, &path, tenant.as_deref(), grants.grants()?, |i| confirm(i, yes))
@@ -97,7 +101,7 @@ pub fn run(cmd: PluginCmd) -> Result<(), Failure> {
                 outln!("installed {k} {} ({exports})", locked.version);
             }
         }
-        PluginCmd::Update { name, path, tenant, grants, yes } => {
+        PluginCmd::Update { name, path, tenant, apply: Apply { grants, yes } } => {
             let runtime = registry_runtime(&home)?;
             let k = key(&name, &tenant);
             let grants = if grants.any() { Some(grants.grants()?) } else { None };
