@@ -41,6 +41,8 @@ impl ServeFixture {
     /// A client for one measuring thread.
     pub fn client(&self, h2c: bool) -> ServeClient {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio");
+        // reqwest has rustls without a provider in this workspace (see host/Cargo.toml).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let builder = reqwest::Client::builder();
         let http = if h2c { builder.http2_prior_knowledge() } else { builder.http1_only() }.build().expect("client");
         ServeClient { rt, http, url: format!("{}/text_classifier.classify", self.url) }

@@ -34,9 +34,11 @@ fn packages_upload_as_wasm_or_tar_gz_and_hostile_archives_are_refused() {
     let s = Server::start(&home, &["--max-upload", "2M", "--max-expanded", "8M"]);
     let c = h1();
     let auth = format!("Bearer {admin}");
+    // A fresh connection per upload: a refused upload's connection is closed by the server
+    // before its body is read, and a pooled one could be reused in that moment.
     let put = |name: &str, ctype: &str, bytes: Vec<u8>, sha: Option<&str>| {
         let mut r =
-            c.put(s.url(&format!("/plugins/{name}/package"))).header("authorization", &auth).header("content-type", ctype).body(bytes);
+            h1().put(s.url(&format!("/plugins/{name}/package"))).header("authorization", &auth).header("content-type", ctype).body(bytes);
         if let Some(sha) = sha {
             r = r.header("x-plinth-sha256", sha);
         }
@@ -126,4 +128,79 @@ fn packages_upload_as_wasm_or_tar_gz_and_hostile_archives_are_refused() {
     // The hostile uploads changed nothing: tc is still 0.3.1.
     let (_, v) = body(h1().get(s.url("/plugins/tc")).header("authorization", &auth).send().unwrap());
     assert_eq!(v["version"], "0.3.1", "{v}");
+}
+
+/// Files under `dir` whose name starts with `prefix`, at any depth.
+fn find(dir: &std::path::Path, prefix: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return found };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(prefix) {
+            found.push(e.path());
+        }
+        if e.path().is_dir() {
+            found.extend(find(&e.path(), prefix));
+        }
+    }
+    found
+}
+
+#[cfg_attr(not(feature = "fault-injection"), ignore = "needs --features fault-injection (cargo xtask test turns it on)")]
+#[test]
+fn a_server_killed_in_the_middle_of_an_upload_serves_nothing_half_written_after_restart() {
+    use std::io::Write;
+    let wasm = std::fs::read(guest("text_classifier")).unwrap();
+    // Cut off while the body arrives, once it is unpacked but not renamed into place, and
+    // at two points of the install transaction.
+    for point in ["mid-body", "upload-unpacked", "after-store", "after-desired"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("home");
+        let env: &[(&str, &str)] = if point == "mid-body" { &[] } else { &[("PLINTH_FAULT", point), ("PLINTH_FAULT_KILL", "1")] };
+        let mut s = Server::start_with_env(&home, &["--no-auth"], env);
+        if point == "mid-body" {
+            // Half the body, then kill -9 while the server waits for the rest.
+            let mut tcp = std::net::TcpStream::connect(s.addr()).unwrap();
+            let head = format!(
+                "PUT /plugins/classifier/package HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/wasm\r\ncontent-length: {}\r\n\r\n",
+                wasm.len()
+            );
+            tcp.write_all(head.as_bytes()).unwrap();
+            tcp.write_all(&wasm[..wasm.len() / 2]).unwrap();
+            tcp.flush().unwrap();
+            // A request on a second connection answered: the server is up and has
+            // accepted the first; kill it with the body half sent.
+            assert_eq!(h1().get(s.url("/health")).send().unwrap().status(), StatusCode::OK);
+            s.child.kill().unwrap();
+        } else {
+            let r = h1().put(s.url("/plugins/classifier/package")).header("content-type", "application/wasm").body(wasm.clone()).send();
+            assert!(r.is_err() || r.unwrap().status().is_server_error(), "{point}: the upload should have died with the server");
+        }
+        let status = wait_for("the killed server to exit", 10, || s.child.try_wait().unwrap());
+        assert!(!status.success(), "{point}: {status:?}");
+
+        if point == "upload-unpacked" {
+            assert!(!find(&home.join("uploads"), ".upload-").is_empty(), "the crash should have left an unpack behind");
+        }
+        // Restarted: nothing half-written is served, cut-off unpacks are swept away, and
+        // doctor passes or names the fix, which works.
+        let s2 = Server::start(&home, &["--no-auth"]);
+        let r = h1().post(s2.url("/classifier.classify")).body(envelope(SPAM)).send().unwrap();
+        assert_ne!(r.status(), StatusCode::OK, "{point}: a half-installed plugin was served");
+        let leftovers = find(&home.join("uploads"), ".upload-");
+        assert!(leftovers.is_empty(), "{point}: {leftovers:?}");
+        drop(s2);
+        let doctor = plinth(&home, &["plugin", "doctor"]);
+        if !doctor.status.success() {
+            let repaired = plinth(&home, &["plugin", "doctor", "--repair"]);
+            assert!(repaired.status.success(), "{point}: {}", String::from_utf8_lossy(&repaired.stdout));
+        }
+        // And the same upload, sent again, installs and serves.
+        let s3 = Server::start(&home, &["--no-auth"]);
+        let (st, v) = body(
+            h1().put(s3.url("/plugins/classifier/package")).header("content-type", "application/wasm").body(wasm.clone()).send().unwrap(),
+        );
+        assert!(st == StatusCode::CREATED || st == StatusCode::OK, "{point}: {st} {v}");
+        let r = h1().post(s3.url("/classifier.classify")).body(envelope(SPAM)).send().unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{point}");
+    }
 }

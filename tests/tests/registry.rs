@@ -83,9 +83,23 @@ fn malformed_manifests_are_refused() {
         ("bad name", MANIFEST.replace("name = \"text-classifier\"", "name = \"a b\"")),
         ("bad version", MANIFEST.replace("version = \"0.1.0\"", "version = \"one\"")),
         ("bad host pattern", MANIFEST.replace("api.example.com", "https://api.example.com")),
+        ("config schema that is no schema", format!("{MANIFEST}\n[config_schema]\ntype = 5\n")),
     ] {
         assert!(Manifest::parse(&text).is_err(), "{what} accepted");
     }
+}
+
+#[test]
+fn config_problems_name_where_the_config_fails_its_schema() {
+    let schema = "[config_schema]\ntype = \"object\"\nrequired = [\"threshold\"]\n[config_schema.properties.threshold]\ntype = \"number\"\nmaximum = 1\n";
+    let m = Manifest::parse(&format!("{MANIFEST}\n{schema}")).unwrap();
+    assert!(m.config_problems(&serde_json::json!({"threshold": 0.5})).is_empty());
+    let missing = m.config_problems(&serde_json::json!({}));
+    assert!(missing.len() == 1 && missing[0].contains("threshold"), "{missing:?}");
+    let wrong = m.config_problems(&serde_json::json!({"threshold": 7}));
+    assert!(wrong.len() == 1 && wrong[0].starts_with("/threshold"), "{wrong:?}");
+    // No schema: any config.
+    assert!(Manifest::parse(MANIFEST).unwrap().config_problems(&serde_json::json!({"x": []})).is_empty());
 }
 
 #[test]

@@ -270,7 +270,7 @@ fn lock_entry(
 /// makes an install stop at that point as a crash would (with `PLINTH_FAULT_KILL=1` the
 /// process really dies there).
 #[cfg(feature = "fault-injection")]
-fn fault_point(point: &str) -> Result<(), RegistryError> {
+pub(crate) fn fault_point(point: &str) -> Result<(), RegistryError> {
     if std::env::var("PLINTH_FAULT").is_ok_and(|v| v == point) {
         if std::env::var_os("PLINTH_FAULT_KILL").is_some() {
             std::process::abort();
@@ -281,7 +281,7 @@ fn fault_point(point: &str) -> Result<(), RegistryError> {
 }
 
 #[cfg(not(feature = "fault-injection"))]
-fn fault_point(_point: &str) -> Result<(), RegistryError> {
+pub(crate) fn fault_point(_point: &str) -> Result<(), RegistryError> {
     Ok(())
 }
 

@@ -24,6 +24,10 @@
 //!
 //! [config]                   # default plugin config (the call context's `config`)
 //! threshold = 0.8
+//!
+//! [config_schema]            # a JSON Schema the merged config must satisfy
+//! type = "object"
+//! required = ["threshold"]
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -64,6 +68,8 @@ pub enum ManifestError {
     },
     #[error("entry `{entry}` resolves to {}, outside the plugin directory", resolved.display())]
     EntryEscapes { entry: String, resolved: PathBuf },
+    #[error("config_schema is not a valid JSON Schema: {reason}")]
+    ConfigSchema { reason: String },
 }
 
 /// Names the plugin says it provides, by kind.
@@ -126,6 +132,11 @@ pub struct Manifest {
     pub limits: ManifestLimits,
     #[serde(default)]
     pub config: toml::Table,
+    /// A JSON Schema (written as TOML) that the config a plugin runs with, the defaults
+    /// above merged with the operator's, must satisfy; a plugin whose config does not is not
+    /// run (status `missing_config` in `plinth serve`).
+    #[serde(default)]
+    pub config_schema: Option<toml::Table>,
 }
 
 impl Manifest {
@@ -147,6 +158,7 @@ impl Manifest {
         if m.entry.contains("..") || Path::new(&m.entry).is_absolute() {
             return Err(ManifestError::EntryOutside { entry: m.entry });
         }
+        m.config_validator()?;
         Ok(m)
     }
 
@@ -181,6 +193,30 @@ impl Manifest {
     /// The default config as JSON.
     pub fn config_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.config).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The compiled `config_schema`, if any. Schemas are local: a `$ref` to another
+    /// document is refused (no file or network reads on behalf of a plugin).
+    fn config_validator(&self) -> Result<Option<jsonschema::Validator>, ManifestError> {
+        let Some(schema) = &self.config_schema else { return Ok(None) };
+        let schema = serde_json::to_value(schema).map_err(|e| ManifestError::ConfigSchema { reason: e.to_string() })?;
+        jsonschema::validator_for(&schema).map(Some).map_err(|e| ManifestError::ConfigSchema { reason: e.to_string() })
+    }
+
+    /// What is wrong with `config` by the manifest's `config_schema`: one line per problem,
+    /// each naming where (`/threshold: ...`); empty when it conforms or there is no schema.
+    pub fn config_problems(&self, config: &serde_json::Value) -> Vec<String> {
+        match self.config_validator() {
+            Ok(Some(v)) => v
+                .iter_errors(config)
+                .map(|e| {
+                    let at = e.instance_path().to_string();
+                    if at.is_empty() { e.to_string() } else { format!("{at}: {e}") }
+                })
+                .collect(),
+            Ok(None) => Vec::new(),
+            Err(e) => vec![e.to_string()],
+        }
     }
 
     /// Checks the manifest against the loaded component: API version, host version, and

@@ -25,6 +25,7 @@ use crate::types::{Json, Kind};
 
 pub use doctor::{Problem, doctor, repair};
 pub use handler::Handler;
+pub(crate) use install::fault_point;
 pub use install::{Meta, edit, install, install_confirmed, install_with, set_enabled, source_name, uninstall, update};
 pub use manifest::{Manifest, ManifestError};
 pub use name::{MAX_NAME_LEN, check_name};
@@ -187,6 +188,9 @@ pub enum RegistryError {
         "{path} was modified (sha256 {actual}, locked {expected}): refusing to run it; restore it from its source (update or reinstall the plugin)"
     )]
     Tampered { path: PathBuf, expected: String, actual: String },
+    /// The config the plugin would run with fails its manifest's `config_schema`.
+    #[error("plugin {key} is missing config: {}; set it in the plugin's config (plugins.toml, or PATCH its config)", problems.join("; "))]
+    MissingConfig { key: Key, problems: Vec<String> },
     #[error("cannot load {key}")]
     Load {
         key: Key,

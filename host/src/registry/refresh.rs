@@ -97,7 +97,14 @@ impl Registry {
                     let wasm = home.store_get(&locked.wasm_sha256, "wasm")?;
                     let manifest = stored_manifest(home, locked)?;
                     let (plugin, version, config) = load_installed(runtime, &key, &wasm, manifest.as_ref(), &grants)?;
-                    Ok::<_, RegistryError>((plugin, version, merged_config(config, want.and_then(|d| d.config.as_ref()))))
+                    let config = merged_config(config, want.and_then(|d| d.config.as_ref()));
+                    if let Some(m) = &manifest {
+                        let problems = m.config_problems(&config.to_value().unwrap_or_default());
+                        if !problems.is_empty() {
+                            return Err(RegistryError::MissingConfig { key: key.clone(), problems });
+                        }
+                    }
+                    Ok::<_, RegistryError>((plugin, version, config))
                 })();
                 match loaded {
                     Ok((plugin, version, config)) => match self.register(key.clone(), version, plugin, config) {
@@ -109,8 +116,10 @@ impl Registry {
                         Err(e) => report.failed.push((key, e)),
                     },
                     Err(e) => {
-                        // Keep serving the current generation, if any.
-                        if current.contains_key(&key) {
+                        // Keep serving the current generation, if any: a new wasm that does
+                        // not load must not take down the one that works. A config that
+                        // fails the schema is the operator's current word, so it stops it.
+                        if current.contains_key(&key) && !matches!(e, RegistryError::MissingConfig { .. }) {
                             keep.push(key.clone());
                         }
                         report.failed.push((key, e));

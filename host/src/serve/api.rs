@@ -146,7 +146,11 @@ fn same_machine(headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// The JSON of one plugin: Orch8's fields, then Plinth's.
 fn record_json(app: &App, r: &PluginRecord) -> Value {
-    let status = if r.enabled { app.status(&r.key) } else { super::Status { state: "disabled", last_error: None } };
+    let status = match app.statuses.transient(&r.key) {
+        Some(s) => s,
+        None if !r.enabled => super::Status::of("disabled"),
+        None => app.status(&r.key),
+    };
     let locked = r.locked.as_ref();
     json!({
         "name": r.key.name,
@@ -204,20 +208,97 @@ async fn list(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Query<L
     {
         return Err(ApiError::forbidden(format!("this caller cannot list tenant `{t}`'s plugins")));
     }
-    let list: Vec<Value> = records(&app)
-        .await?
-        .iter()
-        .filter(|r| caller.sees(r.key.tenant.as_deref()))
-        .filter(|r| filter.as_ref().is_none_or(|f| r.key.tenant == *f))
-        .map(|r| record_json(&app, r))
-        .collect();
+    let stored = records(&app).await?;
+    let wanted = |key: &Key| caller.sees(key.tenant.as_deref()) && filter.as_ref().is_none_or(|f| key.tenant == *f);
+    let mut list: Vec<Value> = stored.iter().filter(|r| wanted(&r.key)).map(|r| record_json(&app, r)).collect();
+    for (key, record, _) in app.statuses.pending() {
+        if wanted(&key) && !stored.iter().any(|r| r.key == key) {
+            list.push(record);
+        }
+    }
     Ok(axum::Json(Value::Array(list)).into_response())
 }
 
 async fn show(State(app): State<Arc<App>>, headers: HeaderMap, Path(name): Path<String>) -> Result<Response, ApiError> {
     let caller = Caller::of(&app, &headers)?;
-    let r = find(&app, &caller, &name).await?;
-    Ok(axum::Json(record_json(&app, &r)).into_response())
+    match find(&app, &caller, &name).await {
+        Ok(r) => Ok(axum::Json(record_json(&app, &r)).into_response()),
+        Err(e) => pending_record(&app, &caller, &name).map(|r| axum::Json(r).into_response()).ok_or(e),
+    }
+}
+
+/// An install of `name` in `caller`'s scope that is not in the state yet (or failed in the
+/// background), as `GET` shows it.
+fn pending_record(app: &App, caller: &Caller, name: &str) -> Option<Value> {
+    let pending = app.statuses.pending();
+    let pick = |tenant: Option<&str>| pending.iter().find(|(k, _, _)| k.name == name && k.tenant.as_deref() == tenant);
+    let (_, record, _) = caller.tenant.as_deref().and_then(|t| pick(Some(t))).or_else(|| pick(None))?;
+    Some(record.clone())
+}
+
+/// What `GET` shows of a plugin being installed, before the install has compiled it.
+fn installing_json(key: &Key, source: &str, config: Option<&toml::Table>, description: Option<&str>) -> Value {
+    let now = crate::registry::state::now_rfc3339();
+    json!({
+        "name": key.name,
+        "plugin_type": "wasm",
+        "source": source,
+        "tenant_id": key.tenant.clone().unwrap_or_default(),
+        "enabled": true,
+        "config": config.map_or_else(|| json!({}), |c| serde_json::to_value(c).unwrap_or_default()),
+        "description": description.unwrap_or_default(),
+        "created_at": now,
+        "updated_at": now,
+        "version": null,
+        "sha256": null,
+        "kinds": [],
+        "exports": [],
+        "status": "installing",
+        "last_error": null,
+    })
+}
+
+/// Runs a registry write that installs code (compiling it can take seconds) in the
+/// background under `state` (`installing` or `restarting`, with `record` to show meanwhile):
+/// its own answer if it ends within the install wait, else `202 Accepted` with `record` and
+/// a `Location` to poll. A write that fails after the 202 leaves status `error` with the
+/// reason.
+async fn installing(
+    app: &Arc<App>,
+    key: Key,
+    state: &'static str,
+    record: Value,
+    write: impl std::future::Future<Output = Result<StatusCode, ApiError>> + Send + 'static,
+) -> Result<Response, ApiError> {
+    let pending = if state == "installing" { Some(record.clone()) } else { None };
+    if !app.statuses.begin(&key, state, pending) {
+        return Err(in_progress(&key));
+    }
+    let (task_app, task_key) = (app.clone(), key.clone());
+    let mut task = tokio::spawn(async move {
+        let result = write.await;
+        match &result {
+            Ok(_) => task_app.statuses.end(&task_key),
+            Err(e) => task_app.statuses.failed(&task_key, e.message.clone()),
+        }
+        result
+    });
+    match tokio::time::timeout(app.config.install_wait, &mut task).await {
+        Ok(done) => {
+            // The client hears the outcome itself; nothing is left to poll.
+            let result = done.map_err(|e| ApiError::internal(format!("task failed: {e}")))?;
+            if result.is_err() {
+                app.statuses.end(&key);
+            }
+            answer(app, &key, result?).await
+        }
+        Err(_) => {
+            let mut record = record;
+            record["status"] = json!(state);
+            let location = format!("/plugins/{}", key.name);
+            Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], axum::Json(record)).into_response())
+        }
+    }
 }
 
 /// Reads a JSON body of type `T` under the body cap; unknown fields are refused by `T`.
@@ -313,24 +394,37 @@ async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
     let source = check_source(&body.source)?;
     let key = Key { tenant: write_tenant(&caller, body.tenant_id.as_deref())?, name: body.name.clone() };
     let meta = Meta { config: config_table(body.config)?, description: body.description };
-    detached(async move {
+    readable(&source).await?;
+    not_stored(&app, &key).await?;
+    let record = installing_json(&key, &body.source, meta.config.as_ref(), meta.description.as_deref());
+    let task_app = app.clone();
+    let k = key.clone();
+    installing(&app, key, "installing", record, async move {
+        let app = task_app;
         let _write = app.writes.lock().await;
-        if records(&app).await?.iter().any(|r| r.key == key) {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                format!("plugin {key} is already installed: PATCH /plugins/{} to change it", key.name),
-            ));
-        }
-        readable(&source).await?;
-        let (store, runtime, k) = (app.store.clone(), app.runtime.clone(), key.clone());
-        blocking(move || store.install(&runtime, &k, &source, meta)).await?;
+        // Installed by the CLI meanwhile? (This install's own `installing` is not a conflict.)
+        not_stored(&app, &k).await?;
+        let (store, runtime, key) = (app.store.clone(), app.runtime.clone(), k.clone());
+        blocking(move || store.install(&runtime, &key, &source, meta)).await?;
         app.reconcile().await?;
-        let r =
-            records(&app).await?.into_iter().find(|r| r.key == key).ok_or_else(|| ApiError::internal("installed, but not in the state"))?;
-        Ok((StatusCode::CREATED, axum::Json(record_json(&app, &r))).into_response())
+        Ok(StatusCode::CREATED)
     })
     .await
+}
+
+/// The `409` for a write of `key` while another one is in progress.
+fn in_progress(key: &Key) -> ApiError {
+    let m = format!("plugin {key} is being changed (installed, updated or removed): GET /plugins/{} shows when it is done", key.name);
+    ApiError::new(StatusCode::CONFLICT, "conflict", m)
+}
+
+/// `409` when `key` is in the stored state.
+async fn not_stored(app: &Arc<App>, key: &Key) -> Result<(), ApiError> {
+    if records(app).await?.iter().any(|r| r.key == *key) {
+        let m = format!("plugin {key} is already installed: PATCH /plugins/{} to change it", key.name);
+        return Err(ApiError::new(StatusCode::CONFLICT, "conflict", m));
+    }
+    Ok(())
 }
 
 /// Runs a registry write to its end even when the client goes away: a handler's future is
@@ -384,26 +478,45 @@ async fn patch(State(app): State<Arc<App>>, headers: HeaderMap, Path(name): Path
     let body: PatchBody = json_body(body, app.config.max_body).await?;
     let source = body.source.as_deref().map(check_source).transpose()?;
     let edit = Edit { enabled: body.enabled, config: config_table(body.config)?, description: body.description };
-    detached(async move {
+    if let Some(source) = &source {
+        readable(source).await?;
+    }
+    let key = target(&app, &caller, &name).await?;
+    let task_app = app.clone();
+    let write = async move {
+        let app = task_app;
         let _write = app.writes.lock().await;
         let key = target(&app, &caller, &name).await?;
-        if let Some(source) = &source {
-            readable(source).await?;
-        }
-        let (store, runtime, k) = (app.store.clone(), app.runtime.clone(), key.clone());
+        let (store, runtime) = (app.store.clone(), app.runtime.clone());
         blocking(move || {
             if let Some(source) = source {
-                store.update(&runtime, &k, &source)?;
+                store.update(&runtime, &key, &source)?;
             }
-            store.edit(&k, edit)
+            store.edit(&key, edit)
         })
         .await?;
         app.reconcile().await?;
-        let r =
-            records(&app).await?.into_iter().find(|r| r.key == key).ok_or_else(|| ApiError::internal("patched, but not in the state"))?;
-        Ok(axum::Json(record_json(&app, &r)).into_response())
-    })
-    .await
+        Ok(StatusCode::OK)
+    };
+    if body.source.is_some() {
+        // A new source compiles: `restarting` while it does (the old code keeps serving).
+        let current = records(&app)
+            .await?
+            .into_iter()
+            .find(|r| r.key == key)
+            .ok_or_else(|| ApiError::not_found(format!("plugin {key} is not installed")))?;
+        let record = record_json(&app, &current);
+        installing(&app, key, "restarting", record, write).await
+    } else {
+        let status = detached(write).await?;
+        answer(&app, &key, status).await
+    }
+}
+
+/// The record of `key` as it is now, with `status`.
+async fn answer(app: &Arc<App>, key: &Key, status: StatusCode) -> Result<Response, ApiError> {
+    let r = records(app).await?.into_iter().find(|r| r.key == *key).ok_or_else(|| ApiError::internal("written, but not in the state"))?;
+    Ok((status, axum::Json(record_json(app, &r))).into_response())
 }
 
 async fn remove(State(app): State<Arc<App>>, headers: HeaderMap, Path(name): Path<String>) -> Result<Response, ApiError> {
@@ -411,10 +524,27 @@ async fn remove(State(app): State<Arc<App>>, headers: HeaderMap, Path(name): Pat
     caller.require_admin()?;
     detached(async move {
         let _write = app.writes.lock().await;
-        let key = target(&app, &caller, &name).await?;
-        let store = app.store.clone();
-        blocking(move || store.uninstall(&key)).await?;
-        app.reconcile().await?;
+        let key = match target(&app, &caller, &name).await {
+            Ok(key) => key,
+            // A background install that failed is only a status: deleting it clears it.
+            Err(e) => {
+                let key = Key { tenant: caller.tenant.clone(), name: name.clone() };
+                if app.statuses.pending().iter().any(|(k, _, s)| *k == key && s.state == "error") {
+                    app.statuses.end(&key);
+                    return Ok(StatusCode::NO_CONTENT.into_response());
+                }
+                return Err(e);
+            }
+        };
+        if !app.statuses.begin(&key, "uninstalling", None) {
+            return Err(in_progress(&key));
+        }
+        let (store, k) = (app.store.clone(), key.clone());
+        let removed = blocking(move || store.uninstall(&k)).await;
+        let reconciled = app.reconcile().await;
+        app.statuses.end(&key);
+        removed?;
+        reconciled?;
         Ok(StatusCode::NO_CONTENT.into_response())
     })
     .await
@@ -452,7 +582,17 @@ async fn upload(State(app): State<Arc<App>>, headers: HeaderMap, Path(name): Pat
     let unpacked = tokio::task::spawn_blocking(move || super::upload::unpack(&bytes, &name, gzip, &unpack_dir, max_expanded))
         .await
         .map_err(|e| ApiError::internal(format!("task failed: {e}")))??;
-    detached(async move {
+    let current = records(&app).await?.into_iter().find(|r| r.key == key);
+    if current.is_none() {
+        not_stored(&app, &key).await?;
+    }
+    let (state, record) = match &current {
+        Some(r) => ("restarting", record_json(&app, r)),
+        None => ("installing", installing_json(&key, &unpacked.source.display().to_string(), None, None)),
+    };
+    let task_app = app.clone();
+    installing(&app, key.clone(), state, record, async move {
+        let app = task_app;
         let _write = app.writes.lock().await;
         let exists = records(&app).await?.iter().any(|r| r.key == key);
         let (store, runtime, k, source, created) = (app.store.clone(), app.runtime.clone(), key.clone(), unpacked.source, unpacked.created);
@@ -469,10 +609,7 @@ async fn upload(State(app): State<Arc<App>>, headers: HeaderMap, Path(name): Pat
             return Err(e);
         }
         app.reconcile().await?;
-        let r =
-            records(&app).await?.into_iter().find(|r| r.key == key).ok_or_else(|| ApiError::internal("uploaded, but not in the state"))?;
-        let status = if exists { StatusCode::OK } else { StatusCode::CREATED };
-        Ok((status, axum::Json(record_json(&app, &r))).into_response())
+        Ok(if exists { StatusCode::OK } else { StatusCode::CREATED })
     })
     .await
 }

@@ -79,6 +79,7 @@ impl From<RegistryError> for ApiError {
         let (status, code) = match &e {
             RegistryError::NotFound { .. } | RegistryError::NotInstalled(_) => (StatusCode::NOT_FOUND, "not_found"),
             RegistryError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
+            RegistryError::MissingConfig { .. } => (StatusCode::CONFLICT, "missing_config"),
             RegistryError::BadName { .. } | RegistryError::BadHandler { .. } | RegistryError::NameMismatch { .. } => {
                 (StatusCode::BAD_REQUEST, "invalid_request")
             }

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::App;
 use super::api::{Caller, json_body};
 use super::error::ApiError;
-use crate::registry::RegistryError;
+use crate::registry::{Key, RegistryError};
 use crate::types::{CallContext, Json, Kind};
 
 /// Orch8's step envelope; every field is optional.
@@ -141,25 +141,31 @@ async fn invoke(
     Ok(response)
 }
 
-/// Why `plugin` is not running for `caller`: disabled (409, with how to enable it), failed
-/// to load (503 with the error), or not installed (404).
+/// Why `plugin` is not running for `caller`: disabled or missing config (409, with what to
+/// do), being installed or failed to load (503), or not installed (404).
 fn not_running(app: &App, caller: &Caller, plugin: &str, e: RegistryError) -> ApiError {
-    let statuses = app.statuses.lock().unwrap_or_else(|e| e.into_inner());
-    let mut mine: Vec<_> = statuses.iter().filter(|(k, _)| k.name == plugin && (k.tenant.is_none() || k.tenant == caller.tenant)).collect();
-    mine.sort_by_key(|(k, _)| k.tenant.is_none());
-    match mine.first() {
-        Some((_, s)) if s.state == "disabled" => ApiError::new(
+    let own = caller.tenant.as_ref().and_then(|t| app.statuses.get(&Key::tenant(t, plugin)));
+    let status = own.or_else(|| app.statuses.get(&Key::global(plugin)));
+    let unavailable = |code, m: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, m);
+    match status {
+        Some(s) if s.state == "disabled" => ApiError::new(
             StatusCode::CONFLICT,
             "disabled",
             format!(
                 "plugin `{plugin}` is disabled: enable it with PATCH /plugins/{plugin} {{\"enabled\": true}} (or `plinth plugin enable {plugin}`)"
             ),
         ),
-        Some((_, s)) if s.state == "error" => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "plugin_error",
-            format!("plugin `{plugin}` failed to load: {}", s.last_error.clone().unwrap_or_default()),
+        Some(s) if s.state == "missing_config" => ApiError::new(
+            StatusCode::CONFLICT,
+            "missing_config",
+            s.last_error.unwrap_or_else(|| format!("plugin `{plugin}` is missing config")),
         ),
+        Some(s) if s.state == "installing" => {
+            unavailable("installing", format!("plugin `{plugin}` is being installed; retry when GET /plugins/{plugin} shows running"))
+        }
+        Some(s) if s.state == "error" => {
+            unavailable("plugin_error", format!("plugin `{plugin}` failed to load: {}", s.last_error.unwrap_or_default()))
+        }
         _ => e.into(),
     }
 }

@@ -11,14 +11,14 @@ pub mod auth;
 mod error;
 mod invoke;
 mod observe;
+mod status;
 pub mod store;
 mod upload;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -67,6 +67,12 @@ pub struct ServeConfig {
     pub reconcile_every: Duration,
     /// How long in-flight requests may take to finish after a shutdown signal.
     pub grace: Duration,
+    /// How long `POST /plugins`, a `PATCH` with a new source and an upload wait for the
+    /// install (which compiles the component) before answering `202 Accepted` and finishing
+    /// in the background; `GET /plugins/{name}` then shows `installing` or `restarting`.
+    pub install_wait: Duration,
+    /// Where each status transition is POSTed as JSON (`None`: nowhere).
+    pub status_webhook: Option<String>,
 }
 
 impl Default for ServeConfig {
@@ -81,6 +87,8 @@ impl Default for ServeConfig {
             header_timeout: Duration::from_secs(10),
             reconcile_every: Duration::from_secs(2),
             grace: Duration::from_secs(10),
+            install_wait: Duration::from_secs(2),
+            status_webhook: None,
         }
     }
 }
@@ -108,12 +116,7 @@ pub enum ServeError {
     Accept(#[source] std::io::Error),
 }
 
-/// A plugin's state as the server last saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Status {
-    pub state: &'static str,
-    pub last_error: Option<String>,
-}
+pub(crate) use status::Status;
 
 /// Everything a handler needs.
 pub(crate) struct App {
@@ -121,7 +124,7 @@ pub(crate) struct App {
     pub store: Arc<dyn StateStore>,
     pub registry: Registry,
     pub config: ServeConfig,
-    pub statuses: Mutex<HashMap<Key, Status>>,
+    pub statuses: status::Statuses,
     /// Bounds the calls on the blocking pool (the runtime's `max_instances`).
     pub calls: Arc<Semaphore>,
     /// Serializes registry writes, so each one is followed by its own reconcile.
@@ -152,23 +155,13 @@ impl App {
     }
 
     fn record(&self, report: &Discovery) {
-        let mut statuses = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
-        statuses.clear();
-        for key in self.registry.list().iter().map(|i| i.key.clone()) {
-            statuses.insert(key, Status { state: "running", last_error: None });
-        }
-        for key in &report.disabled {
-            statuses.insert(key.clone(), Status { state: "disabled", last_error: None });
-        }
-        for (key, e) in &report.failed {
-            statuses.insert(key.clone(), Status { state: "error", last_error: Some(error::chain(e)) });
-        }
-        observe::plugins_by_status(&statuses);
+        self.statuses.settle(self.registry.list().iter().map(|i| i.key.clone()), report);
     }
 
+    /// A stored plugin's status; one the server has not reconciled yet (just installed by
+    /// the CLI) is `installing`.
     pub(crate) fn status(&self, key: &Key) -> Status {
-        let statuses = self.statuses.lock().unwrap_or_else(|e| e.into_inner());
-        statuses.get(key).cloned().unwrap_or(Status { state: "installing", last_error: None })
+        self.statuses.get(key).unwrap_or(Status::of("installing"))
     }
 }
 
@@ -186,14 +179,22 @@ impl Server {
             Auth::Tokens(t) if t.is_empty() => return Err(ServeError::NoTokens),
             _ => {}
         }
+        if let Some(uploads) = config.upload_dir.clone() {
+            let _ = tokio::task::spawn_blocking(move || upload::sweep(&uploads)).await;
+        }
         let listener = TcpListener::bind(config.listen).await.map_err(|source| ServeError::Bind { addr: config.listen, source })?;
         let calls = Arc::new(Semaphore::new(runtime.config().max_instances as usize));
+        let hook = config.status_webhook.clone().map(|url| {
+            let (tx, rx) = tokio::sync::mpsc::channel(status::QUEUE);
+            tokio::spawn(status::deliver(url, rx));
+            tx
+        });
         let app = Arc::new(App {
             runtime,
             store,
             registry: Registry::new(),
             config,
-            statuses: Mutex::new(HashMap::new()),
+            statuses: status::Statuses::new(hook),
             calls,
             writes: tokio::sync::Mutex::new(()),
             ready: AtomicBool::new(false),

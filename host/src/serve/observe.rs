@@ -1,7 +1,6 @@
 //! What the server reports about itself: Prometheus metrics (the library's call metrics,
 //! plus plugins by status), and a request id and a tracing span per request.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -12,8 +11,7 @@ use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing::Instrument;
 
-use super::{App, Status};
-use crate::registry::Key;
+use super::App;
 use crate::telemetry;
 
 /// Installs the Prometheus recorder as the process's `metrics` recorder, with buckets that
@@ -48,9 +46,8 @@ pub(crate) async fn render(State(app): State<Arc<App>>, headers: HeaderMap) -> R
 }
 
 /// Sets `plinth_plugins{status}`: how many plugins are in each state.
-pub(crate) fn plugins_by_status(statuses: &HashMap<Key, Status>) {
-    for state in ["running", "disabled", "error"] {
-        let n = statuses.values().filter(|s| s.state == state).count();
+pub(crate) fn plugins_by_status(counts: &[(&'static str, usize)]) {
+    for &(state, n) in counts {
         metrics::gauge!("plinth_plugins", "status" => state).set(n as f64);
     }
 }

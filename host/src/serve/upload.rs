@@ -61,6 +61,7 @@ pub(crate) fn unpack(bytes: &[u8], name: &str, gzip: bool, dir: &Path, max_expan
         }
         std::fs::write(tmp.path().join(format!("{name}.wasm")), bytes).map_err(io)?;
     }
+    crate::registry::fault_point("upload-unpacked")?;
     // Into place in one rename. Another upload of the same bytes may have got there first:
     // its copy is the same, so use it (and let `tmp` be removed on drop).
     let created = match std::fs::rename(tmp.path(), dir) {
@@ -72,6 +73,26 @@ pub(crate) fn unpack(bytes: &[u8], name: &str, gzip: bool, dir: &Path, max_expan
         Err(e) => return Err(io(e)),
     };
     Ok(Unpacked { source: source_in(dir, name, gzip), created })
+}
+
+/// Removes what uploads cut off by a crash left: `.upload-*` directories that were never
+/// renamed into place. Called at start, before any upload can be in progress.
+pub(crate) fn sweep(uploads: &Path) {
+    let Ok(scopes) = std::fs::read_dir(uploads) else { return };
+    for scope in scopes.flatten() {
+        let Ok(names) = std::fs::read_dir(scope.path()) else { continue };
+        for name in names.flatten() {
+            let Ok(entries) = std::fs::read_dir(name.path()) else { continue };
+            for entry in entries.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(".upload-") {
+                    match std::fs::remove_dir_all(entry.path()) {
+                        Ok(()) => tracing::info!(path = %entry.path().display(), "removed an upload cut off by a crash"),
+                        Err(e) => tracing::warn!(path = %entry.path().display(), error = %e, "cannot remove a cut-off upload"),
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn source_in(dir: &Path, name: &str, gzip: bool) -> PathBuf {

@@ -80,11 +80,19 @@ impl Drop for Server {
     }
 }
 
+/// reqwest is built with rustls but no crypto provider (the tree has ring, via
+/// wasmtime-wasi-http): one must be installed before a client is built.
+fn tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 pub fn h1() -> Client {
+    tls();
     Client::builder().http1_only().timeout(Duration::from_secs(30)).build().unwrap()
 }
 
 pub fn h2c() -> Client {
+    tls();
     Client::builder().http2_prior_knowledge().timeout(Duration::from_secs(30)).build().unwrap()
 }
 

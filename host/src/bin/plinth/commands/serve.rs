@@ -43,6 +43,14 @@ pub struct ServeArgs {
     /// How often to pick up changes made to the home by the CLI, milliseconds.
     #[arg(long, default_value_t = 2_000)]
     reconcile_ms: u64,
+    /// How long POST /plugins, a PATCH with a new source or an upload waits for the install
+    /// to compile before answering 202 and finishing in the background, milliseconds.
+    #[arg(long, default_value_t = 2_000)]
+    install_wait_ms: u64,
+    /// POST each plugin status transition to this URL as JSON (retried with backoff; never
+    /// holds up a call).
+    #[arg(long, value_name = "URL", value_parser = parse_webhook)]
+    status_webhook: Option<String>,
     /// Log format on stderr: `text`, or `json` (one object per line, with the request id).
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -65,6 +73,14 @@ pub struct TokenArgs {
     /// Tokens file to add it to (default: $PLINTH_HOME/tokens.toml).
     #[arg(long)]
     tokens: Option<PathBuf>,
+}
+
+fn parse_webhook(text: &str) -> Result<String, String> {
+    if text.starts_with("http://") || text.starts_with("https://") {
+        Ok(text.to_string())
+    } else {
+        Err(format!("`{text}` is not an http:// or https:// URL"))
+    }
 }
 
 fn home_of(dir: &Option<PathBuf>) -> Result<Home, Failure> {
@@ -115,6 +131,8 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         upload_dir: Some(home.root().join("uploads")),
         header_timeout: Duration::from_millis(args.header_timeout_ms),
         reconcile_every: Duration::from_millis(args.reconcile_ms.max(100)),
+        install_wait: Duration::from_millis(args.install_wait_ms),
+        status_webhook: args.status_webhook,
         ..ServeConfig::default()
     };
     let runtime = registry_runtime(&home)?;
