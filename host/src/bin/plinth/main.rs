@@ -30,6 +30,13 @@ use exit::Failure;
 #[derive(Parser)]
 #[command(name = "plinth", version, about = "Run WebAssembly plugin components: a fresh, capped instance per call.")]
 struct Cli {
+    /// Run `plugin …` and `invoke NAME` against this `plinth serve` (its HTTP API) instead
+    /// of the local $PLINTH_HOME.
+    #[arg(long, global = true, env = "PLINTH_SERVER", value_name = "URL")]
+    server: Option<String>,
+    /// The bearer token to present to --server (see `plinth token`).
+    #[arg(long, global = true, env = "PLINTH_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -103,6 +110,17 @@ fn default_filter(cli: &Cli) -> &'static str {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
+    if let Some(url) = &cli.server {
+        let remote = commands::remote::Remote::new(url, cli.token.clone())?;
+        return match cli.command {
+            Command::Invoke(args) => commands::invoke::run_remote(args, &remote),
+            Command::Plugin(cmd) => commands::plugin::run_remote(cmd, &remote),
+            _ => Err(Failure {
+                code: 2,
+                error: anyhow::anyhow!("--server applies to `plugin …` and `invoke NAME`; this command works locally"),
+            }),
+        };
+    }
     match cli.command {
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Invoke(args) => commands::invoke::run(args),

@@ -9,6 +9,10 @@ use plinth::registry::{Handler, Registry, RegistryError};
 use plinth::{CallContext, InvokeError, Json, Kind, Limits, Plugin};
 use serde_json::json;
 
+use reqwest::Method;
+use serde_json::Value;
+
+use super::remote::Remote;
 use super::{home, load, registry_runtime};
 use crate::exit::{Failure, registry_failure};
 use crate::flags::{CacheArgs, CapArgs, parse_tenant};
@@ -172,4 +176,90 @@ fn read_params(args: &InvokeArgs) -> Result<String, Failure> {
     };
     Json::parse(&text).map_err(|e| Failure { code: 1, error: anyhow!("{flag} is not valid JSON: {e}") })?;
     Ok(text)
+}
+
+/// `plinth --server URL invoke NAME`: the call made by the server (`POST /invoke/NAME/EXPORT`
+/// with Orch8's envelope), its output printed as a local call's is.
+pub fn run_remote(args: InvokeArgs, remote: &Remote) -> Result<(), Failure> {
+    let local_only = [
+        (
+            args.fuel.is_some() || args.memory.is_some() || args.timeout.is_some() || args.max_output.is_some(),
+            "--fuel/--memory/--timeout/--max-output: limits are the server's (its plugins' manifests and [limits])",
+        ),
+        (args.caps.any(), "--allow-*: grants are the server operator's"),
+        (
+            args.file.extension().is_some_and(|e| e == "wasm"),
+            "a .wasm file: install it on the server first (`plinth --server URL plugin install FILE`)",
+        ),
+    ];
+    if let Some((_, why)) = local_only.iter().find(|(given, _)| *given) {
+        return Err(Failure { code: 2, error: anyhow!("not with --server: {why}") });
+    }
+    let handler = args.file.to_string_lossy().into_owned();
+    let name = Handler::parse(&handler).map_err(registry_failure)?.name;
+    let tenant = args.tenant.as_deref();
+    let export = match &args.name {
+        Some(n) => n.clone(),
+        None => {
+            // The one export (of --kind), as a local call picks it.
+            let record = remote.send(remote.request(Method::GET, &format!("/plugins/{name}"), tenant))?.body;
+            let exports: Vec<&Value> = record["exports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|e| args.kind.is_none_or(|k| e["kind"].as_str() == Some(k.as_str())))
+                .collect();
+            match exports.as_slice() {
+                [one] => one["name"].as_str().unwrap_or_default().to_string(),
+                [] => {
+                    return Err(Failure {
+                        code: 3,
+                        error: anyhow!(
+                            "{name} has no export{} on the server",
+                            args.kind.map(|k| format!(" of kind {k}")).unwrap_or_default()
+                        ),
+                    });
+                }
+                many => {
+                    let names: Vec<String> = many
+                        .iter()
+                        .map(|e| format!("{} {}", e["kind"].as_str().unwrap_or("?"), e["name"].as_str().unwrap_or("?")))
+                        .collect();
+                    return Err(anyhow!("{name} has several exports ({}): pick one with --name (and --kind)", names.join(", ")).into());
+                }
+            }
+        }
+    };
+    let params = read_params(&args)?;
+    let params: Value = if args.kind == Some(Kind::Trigger) {
+        json!({ "cursor": args.cursor })
+    } else {
+        serde_json::from_str(&params).map_err(|e| anyhow!("--params: {e}"))?
+    };
+    let parse = |what: &str, text: &Option<String>| -> Result<Value, Failure> {
+        text.as_deref().map_or(Ok(Value::Null), |t| {
+            serde_json::from_str(t).map_err(|e| Failure { code: 1, error: anyhow!("--{what} is not valid JSON: {e}") })
+        })
+    };
+    let envelope = json!({
+        "instance_id": args.instance_id,
+        "block_id": args.step_id,
+        "params": params,
+        "context": {"data": parse("data", &args.data)?, "config": parse("config", &args.config)?},
+        "attempt": 1,
+    });
+    let mut path = format!("/invoke/{name}/{export}");
+    if let Some(k) = args.kind {
+        path.push_str(&format!("?kind={k}"));
+    }
+    let answer = remote.send(remote.request(Method::POST, &path, tenant).json(&envelope))?;
+    // The output as the server sent it (the guest's JSON, verbatim).
+    match &answer.body {
+        Value::String(text) => outln!("{text}"),
+        v => outln!("{v}"),
+    }
+    let header = |h: &str| answer.headers.get(h).and_then(|v| v.to_str().ok()).unwrap_or("?").to_string();
+    let wall_ms = header("x-plinth-wall-us").parse::<f64>().map(|us| format!("{:.3}", us / 1e3)).unwrap_or_else(|_| "?".into());
+    eprintln!("{export} on the server: {} fuel, {wall_ms} ms", header("x-plinth-fuel"));
+    Ok(())
 }

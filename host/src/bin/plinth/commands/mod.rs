@@ -3,6 +3,7 @@
 pub mod inspect;
 pub mod invoke;
 pub mod plugin;
+pub mod remote;
 #[cfg(feature = "serve")]
 pub mod serve;
 

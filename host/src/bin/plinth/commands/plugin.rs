@@ -6,6 +6,10 @@ use anyhow::anyhow;
 use clap::Subcommand;
 use plinth::registry::{RegistryError, doctor, install_confirmed, repair, set_enabled, uninstall, update};
 
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::remote::{self, Remote};
 use super::{confirm, home, key, registry_runtime};
 use crate::exit::{Failure, registry_failure};
 use crate::flags::{CapArgs, parse_tenant};
@@ -188,4 +192,130 @@ pub fn run(cmd: PluginCmd) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// The same commands against a running `plinth serve` (`--server URL`).
+pub fn run_remote(cmd: PluginCmd, remote: &Remote) -> Result<(), Failure> {
+    let path_of = |name: &str| format!("/plugins/{name}");
+    match cmd {
+        PluginCmd::Install { path, tenant, apply } | PluginCmd::Update { path: Some(path), tenant, apply, .. } => {
+            no_grants(&apply)?;
+            let (name, content_type, bytes) = remote::package(&path)?;
+            eprintln!("uploading {} ({} KiB) as {name}:", path.display(), bytes.len() >> 10);
+            let sha = remote::sha256(&bytes);
+            let request = remote
+                .request(Method::PUT, &format!("/plugins/{name}/package"), tenant.as_deref())
+                .header("content-type", content_type)
+                .header("x-plinth-sha256", sha)
+                .body(bytes);
+            let answer = remote.send(request)?;
+            let record = if answer.status == StatusCode::ACCEPTED { remote.settled(&name, tenant.as_deref())? } else { answer.body };
+            let verb = if record["created_at"] == record["updated_at"] { "installed" } else { "updated" };
+            outln!(
+                "{verb} {} {} ({}) on the server: {}",
+                key(&name, &tenant),
+                record["version"].as_str().unwrap_or("?"),
+                exports(&record),
+                status(&record)
+            );
+        }
+        PluginCmd::Update { name, path: None, tenant, apply } => {
+            no_grants(&apply)?;
+            // From where the server installed it from.
+            let record = remote.send(remote.request(Method::GET, &path_of(&name), tenant.as_deref()))?.body;
+            let source = record["source"].as_str().ok_or_else(|| anyhow!("the server gave no source for {name}"))?.to_string();
+            let patch = remote.request(Method::PATCH, &path_of(&name), tenant.as_deref()).json(&json!({"source": source}));
+            let answer = remote.send(patch)?;
+            let record = if answer.status == StatusCode::ACCEPTED { remote.settled(&name, tenant.as_deref())? } else { answer.body };
+            outln!("updated {} to {} on the server: {}", key(&name, &tenant), record["version"].as_str().unwrap_or("?"), status(&record));
+        }
+        PluginCmd::List => {
+            let list = remote.send(remote.request(Method::GET, "/plugins", None))?.body;
+            outln!("{:<24} {:<10} {:<10} {:<8} {:<15} EXPORTS", "NAME", "TENANT", "VERSION", "ENABLED", "STATUS");
+            for p in list.as_array().into_iter().flatten() {
+                let tenant = p["tenant_id"].as_str().filter(|t| !t.is_empty()).unwrap_or("-");
+                outln!(
+                    "{:<24} {:<10} {:<10} {:<8} {:<15} {}",
+                    p["name"].as_str().unwrap_or("?"),
+                    tenant,
+                    p["version"].as_str().unwrap_or("-"),
+                    if p["enabled"] == true { "yes" } else { "no" },
+                    p["status"].as_str().unwrap_or("?"),
+                    exports(p)
+                );
+            }
+        }
+        PluginCmd::Show(which) => {
+            let p = remote.send(remote.request(Method::GET, &path_of(&which.name), which.tenant.as_deref()))?.body;
+            outln!("{}", which.key());
+            for field in ["version", "status", "last_error", "enabled", "source", "sha256", "description", "created_at", "updated_at"] {
+                match &p[field] {
+                    Value::Null => {}
+                    Value::String(s) if s.is_empty() => {}
+                    Value::String(s) => outln!("  {:<12}{s}", format!("{field}:")),
+                    v => outln!("  {:<12}{v}", format!("{field}:")),
+                }
+            }
+            outln!("  {:<12}{}", "exports:", exports(&p));
+            outln!("  {:<12}{}", "config:", p["config"]);
+        }
+        PluginCmd::Enable(which) => set_remote(remote, &which, true)?,
+        PluginCmd::Disable(which) => set_remote(remote, &which, false)?,
+        PluginCmd::Uninstall(which) => {
+            remote.send(remote.request(Method::DELETE, &path_of(&which.name), which.tenant.as_deref()))?;
+            outln!("uninstalled {} from the server", which.key());
+        }
+        PluginCmd::Doctor { repair } => {
+            if repair {
+                return Err(anyhow!("--repair works on a local home: run `plinth plugin doctor --repair` on the server's machine").into());
+            }
+            // The server reconciles and reports: every plugin not running or disabled.
+            let list = remote.send(remote.request(Method::GET, "/plugins", None))?.body;
+            let mut problems = 0;
+            for p in list.as_array().into_iter().flatten() {
+                let status = p["status"].as_str().unwrap_or("?");
+                if !matches!(status, "running" | "disabled") {
+                    problems += 1;
+                    outln!("{}: {status}: {}", p["name"].as_str().unwrap_or("?"), p["last_error"].as_str().unwrap_or("no reason given"));
+                }
+            }
+            if problems > 0 {
+                return Err(Failure { code: 1, error: anyhow!("{problems} problem(s) found") });
+            }
+            outln!("ok: every plugin on the server is running or disabled");
+        }
+    }
+    Ok(())
+}
+
+fn set_remote(remote: &Remote, which: &Installed, enabled: bool) -> Result<(), Failure> {
+    let patch =
+        remote.request(Method::PATCH, &format!("/plugins/{}", which.name), which.tenant.as_deref()).json(&json!({"enabled": enabled}));
+    let record = remote.send(patch)?.body;
+    outln!("{} {} on the server: {}", if enabled { "enabled" } else { "disabled" }, which.key(), status(&record));
+    Ok(())
+}
+
+/// Grants are the server operator's (in its plugins.toml), not a client's to send.
+fn no_grants(apply: &Apply) -> Result<(), Failure> {
+    if apply.grants.any() {
+        return Err(anyhow!("--allow-* grants cannot be sent to a server: the server's operator grants them in its plugins.toml").into());
+    }
+    Ok(())
+}
+
+fn exports(record: &Value) -> String {
+    let list = record["exports"].as_array().map(Vec::as_slice).unwrap_or_default();
+    list.iter()
+        .map(|e| format!("{} {}", e["kind"].as_str().unwrap_or("?"), e["name"].as_str().unwrap_or("?")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn status(record: &Value) -> String {
+    match (record["status"].as_str(), record["last_error"].as_str()) {
+        (Some(s), Some(e)) => format!("{s} ({e})"),
+        (Some(s), None) => s.to_string(),
+        _ => "?".into(),
+    }
 }
