@@ -137,12 +137,12 @@ fn installs_answer_202_and_every_status_transition_reaches_the_webhook() {
     assert_eq!(c.delete(s.url("/plugins/text-classifier")).send().unwrap().status(), StatusCode::NO_CONTENT);
 
     // The webhook got them all, in order, despite refusing the first delivery.
-    let want = ["installing", "running", "restarting", "running", "disabled", "uninstalling", "uninstalled"];
+    let want = ["installing", "running", "restarting", "running", "disabled", "uninstalling", "removed"];
     wait_for("the webhook to receive every transition", 30, || (hook.statuses("text-classifier") == want).then_some(()));
     let strict_seen = hook.statuses("strict");
     // The second `missing_config` is the new reason (a string is not a number).
     assert_eq!(strict_seen, ["installing", "missing_config", "missing_config", "running"], "{strict_seen:?}");
-    assert_eq!(hook.statuses("broken"), ["installing", "error", "uninstalled"]);
+    assert_eq!(hook.statuses("broken"), ["installing", "error", "removed"]);
     let first = hook.got.lock().unwrap()[0].clone();
     for field in ["name", "tenant_id", "status", "previous", "last_error", "at"] {
         assert!(first.get(field).is_some(), "no `{field}` in {first}");

@@ -274,31 +274,43 @@ async fn installing(
     if !app.statuses.begin(&key, state, pending) {
         return Err(in_progress(&key));
     }
-    let (task_app, task_key) = (app.clone(), key.clone());
+    // Who reports a failure: the handler while its client waits, the task once the client
+    // was answered 202. Whichever of the two gets here second sees the other's mark.
+    let marks = Arc::new(std::sync::Mutex::new(Marks::default()));
+    let (task_app, task_key, task_marks) = (app.clone(), key.clone(), marks.clone());
     let mut task = tokio::spawn(async move {
         let result = write.await;
+        let mut m = task_marks.lock().unwrap_or_else(|e| e.into_inner());
+        m.done = true;
         match &result {
             Ok(_) => task_app.statuses.end(&task_key),
-            Err(e) => task_app.statuses.failed(&task_key, e.message.clone()),
+            Err(e) if m.detached => task_app.statuses.failed(&task_key, e.message.clone()),
+            Err(_) => {}
         }
         result
     });
-    match tokio::time::timeout(app.config.install_wait, &mut task).await {
-        Ok(done) => {
-            // The client hears the outcome itself; nothing is left to poll.
-            let result = done.map_err(|e| ApiError::internal(format!("task failed: {e}")))?;
-            if result.is_err() {
-                app.statuses.end(&key);
-            }
-            answer(app, &key, result?).await
-        }
-        Err(_) => {
-            let mut record = record;
-            record["status"] = json!(state);
-            let location = format!("/plugins/{}", key.name);
-            Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], axum::Json(record)).into_response())
-        }
+    let waited = tokio::time::timeout(app.config.install_wait, &mut task).await;
+    let done = {
+        let mut m = marks.lock().unwrap_or_else(|e| e.into_inner());
+        m.detached = !m.done;
+        m.done
+    };
+    if !done {
+        let mut record = record;
+        record["status"] = json!(state);
+        let location = format!("/plugins/{}", key.name);
+        return Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], axum::Json(record)).into_response());
     }
+    // Finished, possibly just as the wait ran out: the client hears the outcome itself.
+    let result = match waited {
+        Ok(r) => r,
+        Err(_) => task.await,
+    }
+    .map_err(|e| ApiError::internal(format!("task failed: {e}")))?;
+    if let Err(e) = &result {
+        app.statuses.abandon(&key, e.message.clone());
+    }
+    answer(app, &key, result?).await
 }
 
 /// Reads a JSON body of type `T` under the body cap; unknown fields are refused by `T`.
@@ -410,6 +422,13 @@ async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
         Ok(StatusCode::CREATED)
     })
     .await
+}
+
+/// Whether an install task has finished, and whether its client was answered `202`.
+#[derive(Default)]
+struct Marks {
+    done: bool,
+    detached: bool,
 }
 
 /// The `409` for a write of `key` while another one is in progress.

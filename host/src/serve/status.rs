@@ -57,8 +57,10 @@ impl Inner {
 pub(crate) struct Transition {
     pub key: Key,
     pub previous: Option<&'static str>,
-    /// `None`: the plugin is gone (uninstalled).
+    /// `None`: the plugin is gone (`removed`: uninstalled, or an install that failed).
     pub status: Option<Status>,
+    /// Why it is gone, when an install failed.
+    pub reason: Option<String>,
 }
 
 impl Transition {
@@ -66,9 +68,9 @@ impl Transition {
         json!({
             "name": self.key.name,
             "tenant_id": self.key.tenant.clone().unwrap_or_default(),
-            "status": self.status.as_ref().map_or("uninstalled", |s| s.state),
+            "status": self.status.as_ref().map_or("removed", |s| s.state),
             "previous": self.previous,
-            "last_error": self.status.as_ref().and_then(|s| s.last_error.clone()),
+            "last_error": self.status.as_ref().map_or(self.reason.clone(), |s| s.last_error.clone()),
             "at": crate::registry::state::now_rfc3339(),
         })
     }
@@ -160,8 +162,21 @@ impl Statuses {
         });
     }
 
+    /// Ends a write of `key` that failed while its client waited (the client has the
+    /// error): the transition says why.
+    pub(crate) fn abandon(&self, key: &Key, why: String) {
+        self.change_with(Some(why), |inner| {
+            inner.transient.remove(key);
+        });
+    }
+
     /// Applies `f`, then reports every plugin whose status it changed.
     fn change(&self, f: impl FnOnce(&mut Inner)) {
+        self.change_with(None, f)
+    }
+
+    /// As `change`; `reason` goes with a plugin that is gone.
+    fn change_with(&self, reason: Option<String>, f: impl FnOnce(&mut Inner)) {
         let mut inner = self.lock();
         let before: HashMap<Key, Status> =
             inner.settled.keys().chain(inner.transient.keys()).filter_map(|k| inner.effective(k).map(|s| (k.clone(), s.clone()))).collect();
@@ -170,7 +185,8 @@ impl Statuses {
         for key in before.keys().chain(inner.settled.keys()).chain(inner.transient.keys()) {
             let (old, new) = (before.get(key), inner.effective(key));
             if old != new && !changes.iter().any(|t: &Transition| &t.key == key) {
-                changes.push(Transition { key: key.clone(), previous: old.map(|s| s.state), status: new.cloned() });
+                let reason = if new.is_none() { reason.clone() } else { None };
+                changes.push(Transition { key: key.clone(), previous: old.map(|s| s.state), status: new.cloned(), reason });
             }
         }
         let counts: Vec<(&'static str, usize)> = STATES
@@ -183,7 +199,7 @@ impl Statuses {
         drop(inner);
         super::observe::plugins_by_status(&counts);
         for t in changes {
-            tracing::info!(plugin = %t.key, status = t.status.as_ref().map_or("uninstalled", |s| s.state), previous = ?t.previous, "status");
+            tracing::info!(plugin = %t.key, status = t.status.as_ref().map_or("removed", |s| s.state), previous = ?t.previous, "status");
             if let Some(hook) = &self.hook
                 && let Err(mpsc::error::TrySendError::Full(t)) = hook.try_send(t)
             {
