@@ -7,11 +7,13 @@
 //! one ready instance only), `cold`, `reused`, `legacy`, `engine` (the report's rows), and
 //! `first` / `second` / `xfirst`: the first or second call on a fresh instance made (untimed)
 //! on this thread, or the first call on one made on another thread — what a pre-warmed
-//! instance pays for being built on another core.
+//! instance pays for being built on another core. `serve`, `serve-reqwest`, `serve-h2c`:
+//! rows 9c, 9a and 9b.
 
 use std::time::{Duration, Instant};
 
 use plinth::Runtime;
+use plinth_benches::serve::{RawClient, ServeFixture};
 use plinth_benches::*;
 
 fn main() {
@@ -89,6 +91,18 @@ fn main() {
             let env = envelope(&args);
             Box::new(move || drop(e.call(&env)))
         }
+        // Rows 9c and 9a: the classifier through `plinth serve` (in this process) from a
+        // minimal keep-alive HTTP/1.1 client, or from reqwest.
+        "serve" => {
+            let fixture = Box::leak(Box::new(ServeFixture::start()));
+            let mut client = RawClient::connect(fixture);
+            Box::new(move || drop(client.call(&args)))
+        }
+        "serve-reqwest" | "serve-h2c" => {
+            let fixture = Box::leak(Box::new(ServeFixture::start()));
+            let client = fixture.client(row == "serve-h2c");
+            Box::new(move || drop(client.call(&args)))
+        }
         _ => usage(),
     };
     let end = Instant::now() + Duration::from_secs_f64(secs);
@@ -108,6 +122,6 @@ fn main() {
 
 fn usage() -> ! {
     eprintln!("usage: profile-row [ROW [SECONDS [PAYLOAD_BYTES]]]");
-    eprintln!("rows: native, warm, warm1, cold, reused, first, second, xfirst, legacy, engine");
+    eprintln!("rows: native, warm, warm1, cold, reused, first, second, xfirst, legacy, engine, serve, serve-reqwest, serve-h2c");
     std::process::exit(2)
 }
