@@ -221,3 +221,15 @@ pub enum CapabilityError {
     #[error("granted directory {host} for {guest} cannot be used: {reason}")]
     BadHostDir { guest: String, host: PathBuf, reason: String },
 }
+
+/// An error with its causes, as one line (`a: b: c`), for logs and API bodies.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

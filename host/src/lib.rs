@@ -28,7 +28,9 @@
 //! - `call`: one invocation, instance to outcome or typed error;
 //! - [`plugin`]: load once, call many times;
 //! - [`engine`]: the [`Runtime`];
-//! - [`registry`]: manifests, installed plugins, tenants, hot reload, on-disk state.
+//! - [`registry`]: manifests, installed plugins, tenants, hot reload, on-disk state;
+//! - [`dispatch`]: where trigger and listener events go (the durable outbox, dispatchers);
+//! - [`schedule`]: the trigger scheduler (polls on schedule, keeps cursors).
 
 #![deny(unsafe_code)]
 
@@ -40,6 +42,7 @@ pub mod cache;
 mod call;
 pub mod caps;
 pub mod config;
+pub mod dispatch;
 pub mod engine;
 pub mod error;
 mod instance;
@@ -48,6 +51,7 @@ pub mod limits;
 mod output;
 pub mod plugin;
 pub mod registry;
+pub mod schedule;
 #[cfg(feature = "serve")]
 pub mod serve;
 mod store;

@@ -19,6 +19,15 @@ pub const INSTANTIATIONS: &str = "plinth_instantiations_total";
 /// Calls refused because the runtime ran as many as it allows.
 pub const BUSY: &str = "plinth_busy_rejections_total";
 
+/// Events in the outbox not yet taken by the dispatcher.
+pub const OUTBOX_PENDING: &str = "plinth_outbox_pending";
+/// Events the dispatcher took.
+pub const EVENTS_DELIVERED: &str = "plinth_events_delivered_total";
+/// Events the dispatcher refused for good, set aside in the outbox's dead letters.
+pub const EVENTS_DEAD: &str = "plinth_events_dead_total";
+/// Trigger polls, by `plugin`, `trigger` and `outcome` (`ok`, `error`, `outbox_full`).
+pub const POLLS: &str = "plinth_trigger_polls_total";
+
 /// The `outcome` label of a call's error.
 pub fn outcome(e: &InvokeError) -> &'static str {
     match e {

@@ -19,6 +19,9 @@ const LAYERS: &[&[&str]] = &[
     &["plugin"],
     &["engine"],
     &["registry"],
+    // Events of triggers and listeners, and the scheduler that polls triggers.
+    &["dispatch"],
+    &["schedule"],
     // The HTTP server (feature `serve`): on top of the registry.
     &["serve"],
     // Benchmark hooks reach into the layers below; nothing uses them.

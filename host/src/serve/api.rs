@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -31,6 +31,11 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/plugins/{name}", get(show).patch(patch).delete(remove))
         .route("/plugins/{name}/package", axum::routing::put(upload))
         .route("/invoke/{plugin}/{export}", post(invoke::by_path))
+        // Listener webhooks, any method; the tenant in the route or a tenant token.
+        .route("/hooks/t/{tenant}/{plugin}/{listener}", any(super::hooks::global))
+        .route("/hooks/t/{tenant}/{plugin}/{listener}/{*rest}", any(super::hooks::global))
+        .route("/hooks/{plugin}/{listener}", any(super::hooks::global))
+        .route("/hooks/{plugin}/{listener}/{*rest}", any(super::hooks::global))
         // Orch8's remote-plugin form: `grpc://host:port/plugin.export` posts here.
         .route("/{target}", post(invoke::by_target))
         .fallback(|| async { ApiError::not_found("no such endpoint (see the README's \"Running the server\")") })

@@ -46,17 +46,7 @@ impl ApiError {
     }
 }
 
-/// An error with its causes, as one line (`a: b: c`).
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
+pub use crate::error::chain;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

@@ -112,25 +112,11 @@ async fn invoke(
         .clone()
         .try_acquire_owned()
         .map_err(|_| ApiError::busy("the server is running as many calls as it allows; retry shortly"))?;
-    // The call runs on this worker thread, turned into a blocking thread for its length:
-    // `block_in_place` first hands the worker's other tasks (and the I/O driver) to another
-    // thread, so the reactor never waits on wasm. It avoids `spawn_blocking`'s two wake-ups
-    // per call (the blocking thread's, then the worker's for the result); on this VM the
-    // A/B was within run-to-run noise (9a − 2: 245 µs with spawn_blocking in a slow run,
-    // 182 and 208 µs with this), so the server's overhead lies elsewhere: see
-    // bench/REPORT.md, rows 9a–9c. The number of calls is bounded by the permit; each ends
-    // at its own deadline (epoch interruption, bounded host waits).
     let call = move || {
         let _permit = permit;
-        p.invoke(kind, &name, &ctx, &input)
+        p.invoke(kind, &name, &ctx, &input).map_err(ApiError::from)
     };
-    let out = if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
-        tokio::task::block_in_place(call)?
-    } else {
-        // An embedder's current-thread runtime has no worker to hand over (block_in_place
-        // would panic there): use the blocking pool.
-        tokio::task::spawn_blocking(call).await.map_err(|e| ApiError::internal(format!("the call's task failed: {e}")))??
-    };
+    let out = off_reactor(call).await?;
     let mut response = (StatusCode::OK, out.output.as_str().to_string()).into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -139,6 +125,24 @@ async fn invoke(
     h.insert("x-plinth-prewarmed", HeaderValue::from_static(if out.prewarmed { "true" } else { "false" }));
     h.insert("x-plinth-generation", HeaderValue::from(installed.generation));
     Ok(response)
+}
+
+/// Runs a wasm call off the async reactor. On a multi-thread runtime, on this worker thread
+/// turned into a blocking thread for its length: `block_in_place` first hands the worker's
+/// other tasks (and the I/O driver) to another thread, so the reactor never waits on wasm.
+/// It avoids `spawn_blocking`'s two wake-ups per call (the blocking thread's, then the
+/// worker's for the result); on this VM the A/B was within run-to-run noise (9a − 2: 245 µs
+/// with spawn_blocking in a slow run, 182 and 208 µs with this); where the server's time
+/// goes is measured in bench/REPORT.md, rows 9a–9c. The caller bounds the number of calls
+/// (a permit); each ends at its own deadline (epoch interruption, bounded host waits).
+pub(crate) async fn off_reactor<T: Send + 'static>(call: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+        tokio::task::block_in_place(call)
+    } else {
+        // An embedder's current-thread runtime has no worker to hand over (block_in_place
+        // would panic there): use the blocking pool.
+        tokio::task::spawn_blocking(call).await.map_err(|e| ApiError::internal(format!("the call's task failed: {e}")))?
+    }
 }
 
 /// Why `plugin` is not running for `caller`: disabled or missing config (409, with what to

@@ -9,6 +9,7 @@
 mod api;
 pub mod auth;
 mod error;
+mod hooks;
 mod invoke;
 mod observe;
 mod status;
@@ -32,8 +33,10 @@ pub use auth::{Role, TokenError, Tokens};
 pub use error::ApiError;
 pub use store::{FileStore, PluginRecord, StateStore};
 
+use crate::dispatch::{Dispatcher, Outbox, OutboxConfig, OutboxError};
 use crate::engine::Runtime;
 use crate::registry::{Discovery, Key, Registry, RegistryError};
+use crate::schedule::{Cursors, Scheduler, SchedulerConfig};
 
 /// Open connections at most (see the accept loop).
 const MAX_CONNECTIONS: usize = 1024;
@@ -73,6 +76,25 @@ pub struct ServeConfig {
     pub install_wait: Duration,
     /// Where each status transition is POSTed as JSON (`None`: nowhere).
     pub status_webhook: Option<String>,
+    /// Where trigger and listener events go; `None`: triggers are not polled and webhooks
+    /// are refused (`503`).
+    pub events: Option<EventsConfig>,
+}
+
+/// How the server runs triggers and listeners: the dispatcher events go to, the directory
+/// that holds the outbox (`outbox/`) and the cursors (`cursors/`), and their settings.
+#[derive(Clone)]
+pub struct EventsConfig {
+    pub dispatcher: Arc<dyn Dispatcher>,
+    pub dir: std::path::PathBuf,
+    pub outbox: OutboxConfig,
+    pub scheduler: SchedulerConfig,
+}
+
+impl std::fmt::Debug for EventsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventsConfig").field("dir", &self.dir).field("outbox", &self.outbox).field("scheduler", &self.scheduler).finish()
+    }
 }
 
 impl Default for ServeConfig {
@@ -89,6 +111,7 @@ impl Default for ServeConfig {
             grace: Duration::from_secs(10),
             install_wait: Duration::from_secs(2),
             status_webhook: None,
+            events: None,
         }
     }
 }
@@ -114,6 +137,10 @@ pub enum ServeError {
     State(#[from] RegistryError),
     #[error("cannot accept connections")]
     Accept(#[source] std::io::Error),
+    #[error("cannot open the event outbox")]
+    Outbox(#[from] OutboxError),
+    #[error("cannot start the trigger scheduler")]
+    Scheduler(#[source] std::io::Error),
 }
 
 pub(crate) use status::Status;
@@ -122,7 +149,11 @@ pub(crate) use status::Status;
 pub(crate) struct App {
     pub runtime: Runtime,
     pub store: Arc<dyn StateStore>,
-    pub registry: Registry,
+    pub registry: Arc<Registry>,
+    /// Where events go (`None`: no dispatcher configured).
+    pub outbox: Option<Arc<Outbox>>,
+    /// Polls the triggers while the server runs.
+    pub scheduler: std::sync::Mutex<Option<Scheduler>>,
     pub config: ServeConfig,
     pub statuses: status::Statuses,
     /// Bounds the calls on the blocking pool (the runtime's `max_instances`).
@@ -158,6 +189,18 @@ impl App {
         self.statuses.settle(self.registry.list().iter().map(|i| i.key.clone()), report);
     }
 
+    /// Puts plugins whose triggers fail in `error`, with the trigger's reason.
+    pub(crate) fn record_triggers(&self) {
+        let scheduler = self.scheduler.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(s) = scheduler.as_ref() else { return };
+        let mut failing: std::collections::HashMap<Key, String> = std::collections::HashMap::new();
+        for t in s.statuses().into_iter().filter(|t| t.state == "error") {
+            failing.entry(t.key.clone()).or_insert_with(|| format!("trigger `{}`: {}", t.trigger, t.last_error.unwrap_or_default()));
+        }
+        drop(scheduler);
+        self.statuses.triggers(failing);
+    }
+
     /// A stored plugin's status; one the server has not reconciled yet (just installed by
     /// the CLI) is `installing`.
     pub(crate) fn status(&self, key: &Key) -> Status {
@@ -184,6 +227,16 @@ impl Server {
         }
         let listener = TcpListener::bind(config.listen).await.map_err(|source| ServeError::Bind { addr: config.listen, source })?;
         let calls = Arc::new(Semaphore::new(runtime.config().max_instances as usize));
+        let outbox = match &config.events {
+            Some(ev) => {
+                let (dir, sink, settings) = (ev.dir.join("outbox"), ev.dispatcher.clone(), ev.outbox.clone());
+                let opened = tokio::task::spawn_blocking(move || Outbox::open(&dir, sink, settings))
+                    .await
+                    .map_err(|e| ServeError::Scheduler(std::io::Error::other(e.to_string())))??;
+                Some(Arc::new(opened))
+            }
+            None => None,
+        };
         let hook = config.status_webhook.clone().map(|url| {
             let (tx, rx) = tokio::sync::mpsc::channel(status::QUEUE);
             tokio::spawn(status::deliver(url, rx));
@@ -192,7 +245,9 @@ impl Server {
         let app = Arc::new(App {
             runtime,
             store,
-            registry: Registry::new(),
+            registry: Arc::new(Registry::new()),
+            outbox,
+            scheduler: std::sync::Mutex::new(None),
             config,
             statuses: status::Statuses::new(hook),
             calls,
@@ -215,6 +270,12 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
         let app = self.app;
         let router: Router = api::router(app.clone());
+        if let (Some(ev), Some(outbox)) = (&app.config.events, &app.outbox) {
+            let scheduler =
+                Scheduler::start(app.registry.clone(), Cursors::new(ev.dir.join("cursors")), outbox.clone(), ev.scheduler.clone())
+                    .map_err(ServeError::Scheduler)?;
+            *app.scheduler.lock().unwrap_or_else(|e| e.into_inner()) = Some(scheduler);
+        }
         let reconciler = tokio::spawn(reconcile_loop(app.clone()));
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -274,6 +335,17 @@ impl Server {
         if tokio::time::timeout(app.config.grace, graceful.shutdown()).await.is_err() {
             tracing::warn!(grace = ?app.config.grace, "in-flight requests did not finish within the grace period");
         }
+        // Polls in flight finish (each by its deadline); undelivered events stay on disk.
+        let stopping = app.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(mut s) = stopping.scheduler.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                s.stop();
+            }
+            if let Some(o) = &stopping.outbox {
+                o.stop();
+            }
+        })
+        .await;
         Ok(())
     }
 }
@@ -285,5 +357,6 @@ async fn reconcile_loop(app: Arc<App>) {
         tick.tick().await;
         let _guard = app.writes.lock().await;
         let _ = app.reconcile().await;
+        app.record_triggers();
     }
 }

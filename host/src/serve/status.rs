@@ -44,11 +44,20 @@ struct Transient {
 struct Inner {
     settled: HashMap<Key, Status>,
     transient: HashMap<Key, Transient>,
+    /// Running plugins whose triggers fail, with the reason: shown as `error`.
+    triggers: HashMap<Key, String>,
 }
 
 impl Inner {
-    fn effective(&self, key: &Key) -> Option<&Status> {
-        self.transient.get(key).map(|t| &t.status).or_else(|| self.settled.get(key))
+    fn effective(&self, key: &Key) -> Option<Status> {
+        if let Some(t) = self.transient.get(key) {
+            return Some(t.status.clone());
+        }
+        let settled = self.settled.get(key)?;
+        match self.triggers.get(key) {
+            Some(why) if settled.state == "running" => Some(Status { state: "error", last_error: Some(why.clone()) }),
+            _ => Some(settled.clone()),
+        }
     }
 }
 
@@ -93,7 +102,7 @@ impl Statuses {
 
     /// The status of `key`, if the server knows one.
     pub(crate) fn get(&self, key: &Key) -> Option<Status> {
-        self.lock().effective(key).cloned()
+        self.lock().effective(key)
     }
 
     /// The status a write in progress gives `key`, if any.
@@ -130,6 +139,11 @@ impl Statuses {
             settled.insert(key.clone(), Status { state, last_error: Some(super::error::chain(e)) });
         }
         self.change(|inner| inner.settled = settled);
+    }
+
+    /// Records which running plugins' triggers fail (from the scheduler).
+    pub(crate) fn triggers(&self, failing: HashMap<Key, String>) {
+        self.change(|inner| inner.triggers = failing);
     }
 
     /// Marks `key` as being written (`installing`, `restarting`, `uninstalling`); `record`
@@ -179,14 +193,14 @@ impl Statuses {
     fn change_with(&self, reason: Option<String>, f: impl FnOnce(&mut Inner)) {
         let mut inner = self.lock();
         let before: HashMap<Key, Status> =
-            inner.settled.keys().chain(inner.transient.keys()).filter_map(|k| inner.effective(k).map(|s| (k.clone(), s.clone()))).collect();
+            inner.settled.keys().chain(inner.transient.keys()).filter_map(|k| inner.effective(k).map(|s| (k.clone(), s))).collect();
         f(&mut inner);
         let mut changes = Vec::new();
         for key in before.keys().chain(inner.settled.keys()).chain(inner.transient.keys()) {
             let (old, new) = (before.get(key), inner.effective(key));
-            if old != new && !changes.iter().any(|t: &Transition| &t.key == key) {
+            if old != new.as_ref() && !changes.iter().any(|t: &Transition| &t.key == key) {
                 let reason = if new.is_none() { reason.clone() } else { None };
-                changes.push(Transition { key: key.clone(), previous: old.map(|s| s.state), status: new.cloned(), reason });
+                changes.push(Transition { key: key.clone(), previous: old.map(|s| s.state), status: new, reason });
             }
         }
         let counts: Vec<(&'static str, usize)> = STATES

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use clap::Args;
+use plinth::dispatch::{Dispatcher, FileDispatcher, HttpDispatcher, OutboxConfig};
 use plinth::registry::state::Home;
-use plinth::serve::{Auth, FileStore, Role, ServeConfig, Server, Tokens};
+use plinth::schedule::SchedulerConfig;
+use plinth::serve::{Auth, EventsConfig, FileStore, Role, ServeConfig, Server, Tokens};
 
 use super::registry_runtime;
 use crate::exit::Failure;
@@ -51,6 +53,16 @@ pub struct ServeArgs {
     /// holds up a call).
     #[arg(long, value_name = "URL", value_parser = parse_webhook)]
     status_webhook: Option<String>,
+    /// POST each trigger and listener event to this URL as JSON (retried until a 2xx).
+    /// Events wait in the outbox under the home until taken.
+    #[arg(long, value_name = "URL", value_parser = parse_webhook, conflicts_with = "dispatch_file")]
+    dispatch_url: Option<String>,
+    /// Append each event to this file as a JSON line (fsynced).
+    #[arg(long, value_name = "PATH")]
+    dispatch_file: Option<PathBuf>,
+    /// Delay between polls of a trigger that does not ask for one, milliseconds.
+    #[arg(long, default_value_t = 60_000)]
+    poll_interval_ms: u64,
     /// Log format on stderr: `text`, or `json` (one object per line, with the request id).
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -81,6 +93,19 @@ fn parse_webhook(text: &str) -> Result<String, String> {
     } else {
         Err(format!("`{text}` is not an http:// or https:// URL"))
     }
+}
+
+/// The dispatcher the flags name, with the outbox and cursors under the home.
+fn events(args: &ServeArgs, home: &Home) -> Result<Option<EventsConfig>, Failure> {
+    let dispatcher: Arc<dyn Dispatcher> = match (&args.dispatch_url, &args.dispatch_file) {
+        (Some(url), _) => Arc::new(HttpDispatcher::new(url).map_err(anyhow::Error::from)?),
+        (None, Some(path)) => {
+            Arc::new(FileDispatcher::open(path).with_context(|| format!("--dispatch-file {}: cannot open it", path.display()))?)
+        }
+        (None, None) => return Ok(None),
+    };
+    let scheduler = SchedulerConfig { default_interval: Duration::from_millis(args.poll_interval_ms), ..SchedulerConfig::default() };
+    Ok(Some(EventsConfig { dispatcher, dir: home.root().to_path_buf(), outbox: OutboxConfig::default(), scheduler }))
 }
 
 fn home_of(dir: &Option<PathBuf>) -> Result<Home, Failure> {
@@ -132,6 +157,7 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         header_timeout: Duration::from_millis(args.header_timeout_ms),
         reconcile_every: Duration::from_millis(args.reconcile_ms.max(100)),
         install_wait: Duration::from_millis(args.install_wait_ms),
+        events: events(&args, &home)?,
         status_webhook: args.status_webhook,
         ..ServeConfig::default()
     };

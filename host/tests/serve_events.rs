@@ -1,0 +1,191 @@
+//! Triggers and listeners under `plinth serve`: the sample interval trigger polled on its
+//! schedule into a file dispatcher across kill -9 restarts (no event lost, replays with the
+//! same ids), the sample chat listener over real webhooks, and a trigger that fails every
+//! poll next to one that works.
+
+mod serve_support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use serve_support::*;
+
+/// The events in a dispatch file (a torn last line, as a crash of the writer leaves, is
+/// skipped).
+fn events(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+fn ticker(root: &Path, name: &str, extra: &str) -> PathBuf {
+    let d = plugin_dir(root, name, name, "0.1.0", "interval_trigger", "trigger = [\"interval\"]");
+    let manifest = d.join("plinth.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap() + extra;
+    std::fs::write(&manifest, text).unwrap();
+    d
+}
+
+fn install(home: &Path, dir: &Path, tenant: Option<&str>) {
+    let mut args = vec!["plugin", "install", dir.to_str().unwrap(), "--yes"];
+    if let Some(t) = tenant {
+        args.extend(["--tenant", t]);
+    }
+    let out = plinth(home, &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[cfg_attr(not(feature = "fault-injection"), ignore = "needs --features fault-injection (cargo xtask test turns it on)")]
+#[test]
+fn trigger_events_survive_kill_9_and_replays_keep_their_ids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let file = tmp.path().join("events.jsonl");
+    // A tick every 200 ms; the trigger asks to be polled at the next tick.
+    install(&home, &ticker(tmp.path(), "ticker", "[config]\ninterval_ms = 200\n"), None);
+    let flags = ["--no-auth", "--dispatch-file", file.to_str().unwrap()];
+    let count = || events(&file).len();
+
+    // 1. Runs, then kill -9 at an arbitrary moment.
+    let mut s = Server::start(&home, &flags);
+    wait_for("three events", 30, || (count() >= 3).then_some(()));
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+    drop(s);
+    // 2. Killed between the outbox taking a poll's events and the cursor's commit.
+    // 3. Killed in the middle of an append to the outbox (a torn line).
+    for point in ["poll-accepted", "outbox-torn"] {
+        let mut s = Server::start_with_env(&home, &flags, &[("PLINTH_FAULT", point), ("PLINTH_FAULT_KILL", "1")]);
+        let status = wait_for("the fault to kill the server", 30, || s.child.try_wait().unwrap());
+        assert!(!status.success(), "{point}: {status:?}");
+    }
+    // 4. Runs on from the stored cursor.
+    let before = count();
+    let s = Server::start(&home, &flags);
+    wait_for("five more events", 30, || (count() >= before + 5).then_some(()));
+    drop(s);
+
+    let all = events(&file);
+    let mut by_id: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+    for e in &all {
+        assert_eq!(e["source"], json!({"tenant": null, "plugin": "ticker", "kind": "trigger", "name": "interval"}), "{e}");
+        assert_eq!(e["event"], "interval");
+        by_id.entry(e["id"].as_str().unwrap().to_string()).or_default().push(e);
+    }
+    // A replayed poll repeats its events with the same ids and payloads...
+    let repeated: Vec<_> = by_id.values().filter(|v| v.len() > 1).collect();
+    let shown: Vec<String> = all.iter().map(|e| format!("{} {}", &e["id"].as_str().unwrap()[..8], e["payload"])).collect();
+    assert!(!repeated.is_empty(), "the poll cut off before its commit was not replayed: {shown:#?}");
+    for v in &repeated {
+        assert!(v.iter().all(|e| e["payload"] == v[0]["payload"]), "one id, two payloads: {v:?}");
+    }
+    // ...and no tick was lost: from the first to the last, every 200 ms tick is there.
+    let mut ticks: Vec<u64> = by_id.values().map(|v| v[0]["payload"]["tick_ms"].as_u64().unwrap()).collect();
+    ticks.sort();
+    ticks.dedup();
+    for w in ticks.windows(2) {
+        assert_eq!(w[1] - w[0], 200, "a gap between ticks {} and {}: events were lost", w[0], w[1]);
+    }
+    // The cursor is the host's, committed under the home.
+    let cursor: Value = serde_json::from_slice(&std::fs::read(home.join("cursors/_global/ticker/interval.json")).unwrap()).unwrap();
+    let committed: u64 = cursor["cursor"].as_str().unwrap().parse().unwrap();
+    assert!(ticks.contains(&committed), "cursor {committed} is not a delivered tick");
+}
+
+/// HMAC-SHA256 of `body` keyed with `key`, hex (what the chat listener checks).
+fn sign(key: &[u8], body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut k = [0u8; 64];
+    k[..key.len()].copy_from_slice(key);
+    let pad = |b: u8| k.iter().map(|x| x ^ b).collect::<Vec<u8>>();
+    let inner = Sha256::new().chain_update(pad(0x36)).chain_update(body).finalize();
+    hex::encode(Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize())
+}
+
+#[test]
+fn the_chat_listener_answers_webhooks_and_dispatches_signed_messages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let file = tmp.path().join("events.jsonl");
+    let dir = plugin_dir(tmp.path(), "chat", "chat", "0.1.0", "chat_listener", "listener = [\"chat\"]");
+    let manifest = dir.join("plinth.toml");
+    std::fs::write(&manifest, std::fs::read_to_string(&manifest).unwrap() + "[config]\nsecret = \"s3cret\"\n").unwrap();
+    install(&home, &dir, None);
+    let s = Server::start(&home, &["--no-auth", "--dispatch-file", file.to_str().unwrap(), "--max-body", "64K"]);
+    let post = |path: &str, body: &[u8], signature: Option<String>| {
+        let mut r = h1().post(s.url(path)).header("content-type", "application/json").body(body.to_vec());
+        if let Some(sig) = signature {
+            r = r.header("x-signature", format!("sha256={sig}"));
+        }
+        r.send().unwrap()
+    };
+
+    // The platform's URL check: the challenge comes back as the reply, nothing dispatched.
+    let challenge = br#"{"type":"url_verification","challenge":"abc123"}"#;
+    let r = post("/hooks/chat/chat", challenge, Some(sign(b"s3cret", challenge)));
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "text/plain");
+    assert_eq!(r.text().unwrap(), "abc123");
+
+    // A signed message: 202, and one normalized event reaches the dispatcher.
+    let message = br#"{"type":"message","channel":"ops","user":"u1","text":"deploy done","ts":1}"#;
+    let r = post("/hooks/chat/chat/events/v1", message, Some(sign(b"s3cret", message)));
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let got = wait_for("the dispatched message", 10, || events(&file).into_iter().next());
+    assert_eq!(got["event"], "message.created");
+    assert_eq!(got["source"], json!({"tenant": null, "plugin": "chat", "kind": "listener", "name": "chat"}));
+    assert_eq!(got["payload"], json!({"channel": "ops", "user": "u1", "text": "deploy done", "ts": 1}));
+
+    // Refused by the listener itself: no signature, a wrong one. Nothing dispatched.
+    let (st, v) = body(post("/hooks/chat/chat", message, None));
+    assert_eq!((st, v["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_input")), "{v}");
+    let (st, v) = body(post("/hooks/chat/chat", message, Some(sign(b"wrong", message))));
+    assert!(st == StatusCode::BAD_REQUEST && v["error"].as_str().unwrap().contains("signature"), "{st} {v}");
+    // Oversized, unknown listener, unknown plugin, another tenant's route to a global one.
+    let big = vec![b'x'; 65 << 10];
+    assert_eq!(post("/hooks/chat/chat", &big, None).status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(post("/hooks/chat/nope", message, None).status(), StatusCode::NOT_FOUND);
+    assert_eq!(post("/hooks/nope/chat", message, None).status(), StatusCode::NOT_FOUND);
+    let r = post("/hooks/t/acme/chat/chat", message, Some(sign(b"s3cret", message)));
+    assert_eq!(r.status(), StatusCode::ACCEPTED, "a tenant's route reaches a global listener");
+    assert_eq!(post("/hooks/t/..%2F/chat/chat", message, None).status(), StatusCode::BAD_REQUEST);
+    wait_for("the second message", 10, || (events(&file).len() == 2).then_some(()));
+
+    // A disabled listener has no route.
+    assert!(plinth(&home, &["plugin", "disable", "chat"]).status.success());
+    wait_for("the route to go", 10, || (post("/hooks/chat/chat", message, None).status() == StatusCode::NOT_FOUND).then_some(()));
+
+    // Without a dispatcher, webhooks are refused rather than dropped.
+    assert!(plinth(&home, &["plugin", "enable", "chat"]).status.success());
+    drop(s);
+    let s = Server::start(&home, &["--no-auth"]);
+    let (st, v) = body(h1().post(s.url("/hooks/chat/chat")).body(message.to_vec()).send().unwrap());
+    assert_eq!((st, v["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("no_dispatcher")), "{v}");
+}
+
+#[test]
+fn a_trigger_that_fails_every_poll_is_an_error_and_the_others_run_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let file = tmp.path().join("events.jsonl");
+    install(&home, &ticker(tmp.path(), "ticker", "[config]\ninterval_ms = 100\n"), None);
+    // The same trigger with too little fuel for any poll (for another tenant: no conflict).
+    install(&home, &ticker(tmp.path(), "starved", "[limits]\nfuel = 1000\n"), Some("acme"));
+    let s = Server::start(&home, &["--no-auth", "--dispatch-file", file.to_str().unwrap()]);
+    let c = h1();
+    let v = wait_for("the starved trigger to be an error", 30, || {
+        let (_, v) = body(c.get(s.url("/plugins/starved")).header("x-tenant-id", "acme").send().unwrap());
+        (v["status"] == "error").then_some(v)
+    });
+    let why = v["last_error"].as_str().unwrap();
+    assert!(why.contains("trigger `interval`") && why.contains("fuel"), "{v}");
+    // The other trigger keeps producing.
+    let n = events(&file).len();
+    wait_for("more ticks from the healthy trigger", 10, || (events(&file).len() >= n + 3).then_some(()));
+    let (_, v) = body(c.get(s.url("/plugins/ticker")).send().unwrap());
+    assert_eq!(v["status"], "running", "{v}");
+    assert!(events(&file).iter().all(|e| e["source"]["plugin"] == "ticker"));
+    let metrics = c.get(s.url("/metrics")).send().unwrap().text().unwrap();
+    assert!(metrics.contains("plinth_trigger_polls_total{plugin=\"starved\",trigger=\"interval\",outcome=\"error\"}"), "{metrics}");
+}
