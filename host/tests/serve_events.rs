@@ -152,6 +152,22 @@ fn the_chat_listener_answers_webhooks_and_dispatches_signed_messages() {
     assert_eq!(post("/hooks/t/..%2F/chat/chat", message, None).status(), StatusCode::BAD_REQUEST);
     wait_for("the second message", 10, || (events(&file).len() == 2).then_some(()));
 
+    // Fixture mode: the same messages through `plinth listen`, no server, the same events.
+    let fixture = tmp.path().join("fixture.json");
+    let signed = |b: &[u8]| json!({"method": "POST", "path": "/", "headers": {"x-signature": format!("sha256={}", sign(b"s3cret", b))}, "body": String::from_utf8(b.to_vec()).unwrap()});
+    std::fs::write(&fixture, json!([signed(challenge), signed(message), signed(message)]).to_string()).unwrap();
+    let out = plinth(&home, &["listen", "chat", "--fixture", fixture.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let offline: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let shape = |e: &Value| (e["source"].clone(), e["event"].clone(), e["payload"].clone());
+    assert_eq!(offline.iter().map(shape).collect::<Vec<_>>(), events(&file).iter().map(shape).collect::<Vec<_>>());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("message 1: reply 200 (6 bytes), 0 dispatch(es)"));
+    // A bad message in a fixture is reported, and the exit code says the plugin refused it.
+    std::fs::write(&fixture, json!([{"method": "POST", "body": "{}"}]).to_string()).unwrap();
+    let out = plinth(&home, &["listen", "chat", "--fixture", fixture.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing X-Signature"));
+
     // A disabled listener has no route.
     assert!(plinth(&home, &["plugin", "disable", "chat"]).status.success());
     wait_for("the route to go", 10, || (post("/hooks/chat/chat", message, None).status() == StatusCode::NOT_FOUND).then_some(()));
@@ -188,4 +204,31 @@ fn a_trigger_that_fails_every_poll_is_an_error_and_the_others_run_on() {
     assert!(events(&file).iter().all(|e| e["source"]["plugin"] == "ticker"));
     let metrics = c.get(s.url("/metrics")).send().unwrap().text().unwrap();
     assert!(metrics.contains("plinth_trigger_polls_total{plugin=\"starved\",trigger=\"interval\",outcome=\"error\"}"), "{metrics}");
+}
+
+#[test]
+fn a_trigger_fixture_runs_its_polls_with_the_cursor_carried_and_stable_ids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    install(&home, &ticker(tmp.path(), "ticker", "[config]\ninterval_ms = 1000\n"), None);
+    let fixture = tmp.path().join("polls.json");
+    // First poll: only the latest tick; then the ticks since the cursor; then none.
+    std::fs::write(&fixture, r#"[{"data":{"now_ms":5500}},{"data":{"now_ms":7200}},{"data":{"now_ms":7300}}]"#).unwrap();
+    let run = || {
+        let out = plinth(&home, &["trigger", "run", "ticker", "--fixture", fixture.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let events: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        (events, String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (first, log) = run();
+    let ticks: Vec<u64> = first.iter().map(|e| e["payload"]["tick_ms"].as_u64().unwrap()).collect();
+    assert_eq!(ticks, [5000, 6000, 7000], "{log}");
+    assert!(log.contains("poll 3: 0 event(s), cursor 7000"), "{log}");
+    let (second, _) = run();
+    let ids = |v: &[Value]| v.iter().map(|e| e["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&first), ids(&second), "ids are stable for the same polls");
+    // A cursor to start from skips what it covers.
+    let out = plinth(&home, &["trigger", "run", "ticker", "--fixture", fixture.to_str().unwrap(), "--cursor", "6000"]);
+    let n = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert_eq!(n, 1, "{}", String::from_utf8_lossy(&out.stderr));
 }

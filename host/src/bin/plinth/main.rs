@@ -52,6 +52,11 @@ enum Command {
     /// Manage installed plugins under $PLINTH_HOME (default ~/.plinth).
     #[command(subcommand)]
     Plugin(commands::plugin::PluginCmd),
+    /// Feed a listener the messages of a fixture file and print its dispatches as events.
+    Listen(commands::fixture::FixtureArgs),
+    /// Run a trigger's polls from a fixture file and print its events.
+    #[command(subcommand)]
+    Trigger(commands::fixture::TriggerCmd),
     /// Serve the installed plugins over HTTP: Orch8's registry API and remote-plugin form.
     #[cfg(feature = "serve")]
     Serve(commands::serve::ServeArgs),
@@ -125,6 +130,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Invoke(args) => commands::invoke::run(args),
         Command::Plugin(cmd) => commands::plugin::run(cmd),
+        Command::Listen(args) => commands::fixture::listen(args),
+        Command::Trigger(cmd) => commands::fixture::trigger(cmd),
         #[cfg(feature = "serve")]
         Command::Serve(args) => commands::serve::run(args),
         #[cfg(feature = "serve")]

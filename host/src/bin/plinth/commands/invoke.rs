@@ -78,7 +78,7 @@ fn parse_json(what: &str, text: &str) -> Result<Json, Failure> {
 }
 
 /// An installed plugin by name or handler reference (when FILE is not a file).
-fn installed(handler: &str, tenant: Option<&str>) -> Result<(Plugin, Json), Failure> {
+pub(super) fn installed(handler: &str, tenant: Option<&str>) -> Result<(Plugin, Json), Failure> {
     let home = home()?;
     let (registry, report) = Registry::open(&registry_runtime(&home)?, &home).map_err(registry_failure)?;
     match registry.resolve(handler, tenant) {
