@@ -43,9 +43,7 @@ pub(crate) async fn global(
 
 /// The tenant of a tenant token, if the request carries a valid one.
 fn token_tenant(app: &App, headers: &HeaderMap) -> Option<String> {
-    if headers.get(axum::http::header::AUTHORIZATION).is_none() {
-        return None;
-    }
+    headers.get(axum::http::header::AUTHORIZATION)?;
     super::api::Caller::of(app, headers).ok().and_then(|c| c.tenant)
 }
 
