@@ -232,3 +232,28 @@ fn a_trigger_fixture_runs_its_polls_with_the_cursor_carried_and_stable_ids() {
     let n = String::from_utf8_lossy(&out.stdout).lines().count();
     assert_eq!(n, 1, "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn trigger_intervals_come_from_the_operator_over_the_manifest() {
+    use plinth::registry::state::Home;
+    use plinth::registry::{Key, Registry, TriggerSettings};
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    install(&home, &ticker(tmp.path(), "ticker", "[triggers.interval]\ninterval_ms = 5000\n"), None);
+    let (runtime, home) = (plinth::Runtime::new().unwrap(), Home::new(&home));
+    let (registry, _) = Registry::open(&runtime, &home).unwrap();
+    let interval = |r: &Registry| r.list()[0].intervals.get("interval").copied();
+    assert_eq!(interval(&registry), Some(std::time::Duration::from_millis(5000)));
+    plinth::registry::edit(&home, &Key::global("ticker"), |d| {
+        d.triggers.insert("interval".into(), TriggerSettings { interval_ms: Some(7000) });
+    })
+    .unwrap();
+    registry.refresh(&runtime, &home).unwrap();
+    assert_eq!(interval(&registry), Some(std::time::Duration::from_millis(7000)));
+    // plugins.toml says so in the operator's words, and an update keeps it.
+    assert!(std::fs::read_to_string(home.root().join("plugins.toml")).unwrap().contains("[plugin.triggers.interval]"));
+    let out = plinth(home.root(), &["plugin", "update", "ticker", "--yes"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    registry.refresh(&runtime, &home).unwrap();
+    assert_eq!(interval(&registry), Some(std::time::Duration::from_millis(7000)));
+}

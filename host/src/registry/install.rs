@@ -201,6 +201,7 @@ fn transaction(
     let created_at = old_desired.and_then(|d| d.created_at.clone()).unwrap_or_else(|| now.clone());
     // An update keeps a disabled plugin disabled; a new install is enabled.
     let enabled = old_desired.is_none_or(|d| d.enabled);
+    let triggers = old_desired.map(|d| d.triggers.clone()).unwrap_or_default();
     desired.plugin.retain(|p| p.key() != key);
     desired.plugin.push(state::DesiredPlugin {
         name: key.name.clone(),
@@ -210,6 +211,7 @@ fn transaction(
         grants,
         config,
         description,
+        triggers,
         created_at: Some(created_at),
         updated_at: Some(now),
     });

@@ -28,6 +28,9 @@
 //! [config_schema]            # a JSON Schema the merged config must satisfy
 //! type = "object"
 //! required = ["threshold"]
+//!
+//! [triggers.new-mail]        # a trigger's poll interval when a poll does not ask for one
+//! interval_ms = 30000
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -107,6 +110,15 @@ pub struct ManifestLimits {
     pub timeout_ms: Option<u64>,
 }
 
+/// How a trigger is scheduled (`[triggers.NAME]` in the manifest, or the operator's
+/// `[plugin.triggers.NAME]` in plugins.toml, which wins).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerSettings {
+    /// Delay between polls when a poll does not ask for one, milliseconds.
+    pub interval_ms: Option<u64>,
+}
+
 /// A parsed `plinth.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -137,6 +149,9 @@ pub struct Manifest {
     /// run (status `missing_config` in `plinth serve`).
     #[serde(default)]
     pub config_schema: Option<toml::Table>,
+    /// Per trigger: how often to poll it when it does not say.
+    #[serde(default)]
+    pub triggers: std::collections::BTreeMap<String, TriggerSettings>,
 }
 
 impl Manifest {

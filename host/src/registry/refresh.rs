@@ -51,6 +51,20 @@ pub(crate) fn load_installed(
     Ok((plugin, version, Json::from(config)))
 }
 
+/// The poll interval of each trigger that has one: the operator's, else the manifest's.
+fn intervals(manifest: Option<&Manifest>, desired: Option<&DesiredPlugin>) -> BTreeMap<String, std::time::Duration> {
+    let mut out = BTreeMap::new();
+    let layers = manifest.map(|m| &m.triggers).into_iter().chain(desired.map(|d| &d.triggers));
+    for settings in layers {
+        for (name, s) in settings {
+            if let Some(ms) = s.interval_ms {
+                out.insert(name.clone(), std::time::Duration::from_millis(ms));
+            }
+        }
+    }
+    out
+}
+
 /// The config an installed plugin runs with: the manifest's defaults, overridden key by key
 /// by the operator's `config` in `plugins.toml`.
 fn merged_config(manifest: Json, overrides: Option<&toml::Table>) -> Json {
@@ -104,10 +118,10 @@ impl Registry {
                             return Err(RegistryError::MissingConfig { key: key.clone(), problems });
                         }
                     }
-                    Ok::<_, RegistryError>((plugin, version, config))
+                    Ok::<_, RegistryError>((plugin, version, config, intervals(manifest.as_ref(), want)))
                 })();
                 match loaded {
-                    Ok((plugin, version, config)) => match self.register(key.clone(), version, plugin, config) {
+                    Ok((plugin, version, config, intervals)) => match self.register_with(key.clone(), version, plugin, config, intervals) {
                         Ok(_) => {
                             self.loaded_from.write().unwrap_or_else(|e| e.into_inner()).insert(key.clone(), print);
                             report.loaded.push(key.clone());

@@ -47,6 +47,10 @@ pub struct DesiredPlugin {
     /// The operator's description (Orch8's registry field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The operator's trigger settings (`[plugin.triggers.NAME] interval_ms`), over the
+    /// manifest's.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub triggers: std::collections::BTreeMap<String, super::manifest::TriggerSettings>,
     /// When it was first installed, RFC 3339 UTC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,

@@ -3,7 +3,9 @@
 //!
 //! - **When.** The first poll of a trigger is made when the scheduler first sees it (at
 //!   start, or when its plugin is installed or enabled); the next one after the delay the
-//!   poll asked for (`next-poll-ms`), else after the default interval, never sooner than the
+//!   poll asked for (`next-poll-ms`), else after the trigger's interval (the operator's
+//!   `[plugin.triggers.NAME] interval_ms` in plugins.toml, else the manifest's
+//!   `[triggers.NAME]`), else after the default interval, never sooner than the
 //!   floor, plus up to 10 % jitter so that triggers started together drift apart.
 //! - **Cursors.** Each poll gets the last committed cursor; its events go to the
 //!   [`Outbox`], and only once the outbox has accepted them (on disk) is the poll's new
@@ -356,7 +358,7 @@ impl Shared {
             return Polled::failed(format!("cannot commit the cursor: {e}"), true);
         }
         label("ok");
-        Polled::Ok { events: events.len(), next: out.next_poll }
+        Polled::Ok { events: events.len(), next: out.next_poll.or_else(|| installed.intervals.get(trigger).copied()) }
     }
 }
 
