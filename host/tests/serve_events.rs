@@ -242,7 +242,7 @@ fn trigger_intervals_come_from_the_operator_over_the_manifest() {
     install(&home, &ticker(tmp.path(), "ticker", "[triggers.interval]\ninterval_ms = 5000\n"), None);
     let (runtime, home) = (plinth::Runtime::new().unwrap(), Home::new(&home));
     let (registry, _) = Registry::open(&runtime, &home).unwrap();
-    let interval = |r: &Registry| r.list()[0].intervals.get("interval").copied();
+    let interval = |r: &Registry| r.list()[0].settings.intervals.get("interval").copied();
     assert_eq!(interval(&registry), Some(std::time::Duration::from_millis(5000)));
     plinth::registry::edit(&home, &Key::global("ticker"), |d| {
         d.triggers.insert("interval".into(), TriggerSettings { interval_ms: Some(7000) });
@@ -256,4 +256,70 @@ fn trigger_intervals_come_from_the_operator_over_the_manifest() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     registry.refresh(&runtime, &home).unwrap();
     assert_eq!(interval(&registry), Some(std::time::Duration::from_millis(7000)));
+}
+
+#[test]
+fn a_listener_connection_is_held_reconnected_and_its_frames_dispatched() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let file = tmp.path().join("events.jsonl");
+    // A platform's socket: the first connection gets a URL check (whose answer must come
+    // back) and a message, then is dropped without a close frame; the next gets another.
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let url = format!("ws://{}/v1/stream", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let drop_now = std::sync::Arc::new(tokio::sync::Notify::new());
+    let drop_first = drop_now.clone();
+    rt.spawn(async move {
+        let mut n = 0;
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            n += 1;
+            let _ = tx.send(format!("connection {n}"));
+            let msg =
+                |text: &str| Message::text(json!({"type": "message", "channel": "ws", "user": "u", "text": text, "ts": n}).to_string());
+            if n == 1 {
+                ws.send(Message::text(r#"{"type":"url_verification","challenge":"ping-1"}"#)).await.unwrap();
+                if let Some(Ok(Message::Text(answer))) = ws.next().await {
+                    let _ = tx.send(format!("answer {answer}"));
+                }
+                ws.send(msg("first")).await.unwrap();
+                drop_first.notified().await;
+                drop(ws);
+            } else {
+                ws.send(msg("second")).await.unwrap();
+                while ws.next().await.is_some_and(|f| f.is_ok()) {}
+                let _ = tx.send(format!("closed {n}"));
+            }
+        }
+    });
+    let dir = plugin_dir(tmp.path(), "chat", "chat", "0.1.0", "chat_listener", "listener = [\"chat\"]");
+    install(&home, &dir, None);
+    let h = plinth::registry::state::Home::new(&home);
+    plinth::registry::edit(&h, &plinth::registry::Key::global("chat"), |d| {
+        d.listeners.insert("chat".into(), plinth::registry::ListenerSettings { connect: Some(url.clone()) });
+    })
+    .unwrap();
+    let s = Server::start(&home, &["--no-auth", "--dispatch-file", file.to_str().unwrap()]);
+    let seen = |what: &str| rx.recv_timeout(std::time::Duration::from_secs(20)).unwrap_or_else(|_| panic!("no {what}"));
+    assert_eq!(seen("first connection"), "connection 1");
+    assert_eq!(seen("answer to the URL check"), "answer ping-1");
+    wait_for("the first message", 10, || (events(&file).len() == 1).then_some(()));
+    // The platform drops the socket: the server connects again and reads on.
+    drop_now.notify_one();
+    assert_eq!(seen("a second connection"), "connection 2");
+    wait_for("the second message", 10, || (events(&file).len() == 2).then_some(()));
+    let texts: Vec<Value> = events(&file).iter().map(|e| e["payload"]["text"].clone()).collect();
+    assert_eq!(texts, [json!("first"), json!("second")]);
+    assert_eq!(events(&file)[0]["source"], json!({"tenant": null, "plugin": "chat", "kind": "listener", "name": "chat"}));
+    // Disabled: the connection is closed, and not made again for three times the first
+    // reconnect delay (a window: what is checked is that nothing happens).
+    assert!(plinth(&home, &["plugin", "disable", "chat"]).status.success());
+    assert_eq!(seen("the connection to close"), "closed 2");
+    assert!(rx.recv_timeout(std::time::Duration::from_millis(1500)).is_err(), "a disabled listener's connection was made again");
+    drop(s);
 }

@@ -144,7 +144,7 @@ proptest! {
             plugin: entries
                 .into_iter()
                 .map(|(name, tenant, enabled, source)| DesiredPlugin {
-                    name, tenant, source, enabled, grants: Default::default(), config: None, description: None, triggers: Default::default(), created_at: None, updated_at: None,
+                    name, tenant, source, enabled, grants: Default::default(), config: None, description: None, triggers: Default::default(), listeners: Default::default(), created_at: None, updated_at: None,
                 })
                 .collect(),
         };

@@ -202,6 +202,7 @@ fn transaction(
     // An update keeps a disabled plugin disabled; a new install is enabled.
     let enabled = old_desired.is_none_or(|d| d.enabled);
     let triggers = old_desired.map(|d| d.triggers.clone()).unwrap_or_default();
+    let listeners = old_desired.map(|d| d.listeners.clone()).unwrap_or_default();
     desired.plugin.retain(|p| p.key() != key);
     desired.plugin.push(state::DesiredPlugin {
         name: key.name.clone(),
@@ -212,6 +213,7 @@ fn transaction(
         config,
         description,
         triggers,
+        listeners,
         created_at: Some(created_at),
         updated_at: Some(now),
     });

@@ -119,6 +119,15 @@ pub struct TriggerSettings {
     pub interval_ms: Option<u64>,
 }
 
+/// A connection the host holds for a listener (the operator's `[plugin.listeners.NAME]`
+/// in plugins.toml): each frame received on it is a message for the listener.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerSettings {
+    /// A WebSocket URL (`ws://` or `wss://`) to connect to.
+    pub connect: Option<String>,
+}
+
 /// A parsed `plinth.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

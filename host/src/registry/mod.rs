@@ -27,7 +27,7 @@ pub use doctor::{Problem, doctor, repair};
 pub use handler::Handler;
 pub(crate) use install::fault_point;
 pub use install::{Meta, edit, install, install_confirmed, install_with, set_enabled, source_name, uninstall, update};
-pub use manifest::{Manifest, ManifestError, TriggerSettings};
+pub use manifest::{ListenerSettings, Manifest, ManifestError, TriggerSettings};
 pub use name::{MAX_NAME_LEN, check_name};
 
 /// Where an installed plugin lives: a tenant's own, or global (`tenant: None`).
@@ -65,9 +65,19 @@ pub struct Installed {
     pub config: Json,
     /// 1 for the first registration under this key, +1 on each hot reload.
     pub generation: u64,
+    /// How the host runs this plugin's triggers and listeners.
+    pub settings: ExportSettings,
+}
+
+/// How the host runs a plugin's triggers and listeners, from its manifest and the
+/// operator's plugins.toml.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportSettings {
     /// Poll intervals of the triggers that have one set (the operator's over the
     /// manifest's); the scheduler uses them when a poll does not ask for a delay.
     pub intervals: BTreeMap<String, std::time::Duration>,
+    /// Per listener, the WebSocket URL the host connects to for it.
+    pub connects: BTreeMap<String, String>,
 }
 
 /// One thing a plugin exports: a node, tool, trigger or listener by name.
@@ -259,22 +269,22 @@ impl Registry {
         plugin: Plugin,
         config: Json,
     ) -> Result<(Arc<Installed>, Impact), RegistryError> {
-        self.register_with(key, version, plugin, config, BTreeMap::new())
+        self.register_with(key, version, plugin, config, ExportSettings::default())
     }
 
-    /// [`Registry::register`] with the triggers' poll intervals.
+    /// [`Registry::register`] with the settings of its triggers and listeners.
     pub fn register_with(
         &self,
         key: Key,
         version: semver::Version,
         plugin: Plugin,
         config: Json,
-        intervals: BTreeMap<String, std::time::Duration>,
+        settings: ExportSettings,
     ) -> Result<(Arc<Installed>, Impact), RegistryError> {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         let impact = Self::impact_in(&entries, &key, &plugin)?;
         let generation = entries.get(&key).map_or(1, |e| e.generation + 1);
-        let installed = Arc::new(Installed { key: key.clone(), version, plugin, config, generation, intervals });
+        let installed = Arc::new(Installed { key: key.clone(), version, plugin, config, generation, settings });
         entries.insert(key, installed.clone());
         Ok((installed, impact))
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::state::{self, DesiredPlugin, Home, LockedPlugin};
-use super::{Discovery, Installed, Key, Manifest, Registry, RegistryError};
+use super::{Discovery, ExportSettings, Installed, Key, Manifest, Registry, RegistryError};
 use crate::caps::grants::{Capabilities, Grants};
 use crate::engine::{LoadOptions, Runtime};
 use crate::plugin::Plugin;
@@ -51,7 +51,15 @@ pub(crate) fn load_installed(
     Ok((plugin, version, Json::from(config)))
 }
 
-/// The poll interval of each trigger that has one: the operator's, else the manifest's.
+/// The poll interval of each trigger that has one (the operator's, else the manifest's),
+/// and the operator's listener connections.
+fn settings(manifest: Option<&Manifest>, desired: Option<&DesiredPlugin>) -> ExportSettings {
+    let connects = desired
+        .map(|d| d.listeners.iter().filter_map(|(name, s)| s.connect.clone().map(|url| (name.clone(), url))).collect())
+        .unwrap_or_default();
+    ExportSettings { intervals: intervals(manifest, desired), connects }
+}
+
 fn intervals(manifest: Option<&Manifest>, desired: Option<&DesiredPlugin>) -> BTreeMap<String, std::time::Duration> {
     let mut out = BTreeMap::new();
     let layers = manifest.map(|m| &m.triggers).into_iter().chain(desired.map(|d| &d.triggers));
@@ -118,10 +126,10 @@ impl Registry {
                             return Err(RegistryError::MissingConfig { key: key.clone(), problems });
                         }
                     }
-                    Ok::<_, RegistryError>((plugin, version, config, intervals(manifest.as_ref(), want)))
+                    Ok::<_, RegistryError>((plugin, version, config, settings(manifest.as_ref(), want)))
                 })();
                 match loaded {
-                    Ok((plugin, version, config, intervals)) => match self.register_with(key.clone(), version, plugin, config, intervals) {
+                    Ok((plugin, version, config, settings)) => match self.register_with(key.clone(), version, plugin, config, settings) {
                         Ok(_) => {
                             self.loaded_from.write().unwrap_or_else(|e| e.into_inner()).insert(key.clone(), print);
                             report.loaded.push(key.clone());

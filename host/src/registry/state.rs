@@ -51,6 +51,9 @@ pub struct DesiredPlugin {
     /// manifest's.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub triggers: std::collections::BTreeMap<String, super::manifest::TriggerSettings>,
+    /// The operator's listener connections (`[plugin.listeners.NAME] connect = "ws://…"`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub listeners: std::collections::BTreeMap<String, super::manifest::ListenerSettings>,
     /// When it was first installed, RFC 3339 UTC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,

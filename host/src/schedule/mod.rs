@@ -358,7 +358,7 @@ impl Shared {
             return Polled::failed(format!("cannot commit the cursor: {e}"), true);
         }
         label("ok");
-        Polled::Ok { events: events.len(), next: out.next_poll.or_else(|| installed.intervals.get(trigger).copied()) }
+        Polled::Ok { events: events.len(), next: out.next_poll.or_else(|| installed.settings.intervals.get(trigger).copied()) }
     }
 }
 

@@ -15,6 +15,7 @@ mod observe;
 mod status;
 pub mod store;
 mod upload;
+mod ws;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -277,6 +278,7 @@ impl Server {
             *app.scheduler.lock().unwrap_or_else(|e| e.into_inner()) = Some(scheduler);
         }
         let reconciler = tokio::spawn(reconcile_loop(app.clone()));
+        let sockets = app.outbox.is_some().then(|| tokio::spawn(ws::supervise(app.clone())));
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut builder = auto::Builder::new(TokioExecutor::new());
         // A client that trickles its headers is cut off (HTTP/1); HTTP/2 gets keep-alive
@@ -331,6 +333,9 @@ impl Server {
             }
         }
         reconciler.abort();
+        if let Some(s) = sockets {
+            s.abort();
+        }
         drop(self.listener);
         if tokio::time::timeout(app.config.grace, graceful.shutdown()).await.is_err() {
             tracing::warn!(grace = ?app.config.grace, "in-flight requests did not finish within the grace period");

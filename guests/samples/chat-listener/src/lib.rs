@@ -1,7 +1,9 @@
 //! Sample listener plugin: `chat` receives a chat platform's webhooks.
 //!
 //! - Verifies `X-Signature: sha256=<hex>`, the HMAC-SHA256 of the raw body keyed with
-//!   `config.secret`; a missing or wrong signature is refused (`invalid-input`).
+//!   `config.secret`; a missing or wrong signature is refused (`invalid-input`). Frames of
+//!   a WebSocket the host holds (method `WS`) come over an authenticated connection and are
+//!   not signed.
 //! - Answers a URL-verification challenge (`{"type":"url_verification","challenge":"…"}`)
 //!   with the challenge as the reply body, dispatching nothing.
 //! - Normalizes a message (`{"type":"message","channel","user","text","ts"}`) into one
@@ -37,8 +39,12 @@ impl Listener for ChatListener {
         if name != "chat" {
             return Err(Error::not_found(name));
         }
-        let secret = ctx.config("secret").and_then(Value::as_str).ok_or_else(|| Error::failed("config.secret is not set"))?;
-        verify(secret, &message)?;
+        // A frame on a WebSocket the host opened to the platform comes over an
+        // authenticated connection and carries no signature; a webhook must be signed.
+        if message.method != "WS" {
+            let secret = ctx.config("secret").and_then(Value::as_str).ok_or_else(|| Error::failed("config.secret is not set"))?;
+            verify(secret, &message)?;
+        }
         let body = message.json()?;
         match body["type"].as_str() {
             Some("url_verification") => {

@@ -1,0 +1,149 @@
+//! WebSocket connections the host holds for listeners (as Orcheo's WeCom listener needs:
+//! the platform pushes events over a socket the backend opens). The operator names the URL
+//! in plugins.toml, `[plugin.listeners.NAME] connect = "ws(s)://…"`; the server connects,
+//! hands each text or binary frame to the listener's `handle` as an `InboundMessage`
+//! (method `WS`, path = the URL's path, no headers, the frame as the body), puts its
+//! dispatches in the outbox, and sends its reply's body back on the socket. A dropped or
+//! refused connection is retried with backoff (0.5 s doubling to 30 s); a connection whose
+//! plugin is disabled, uninstalled or reconfigured is closed.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::App;
+use crate::dispatch::{Event, OutboxError, Source};
+use crate::registry::Key;
+use crate::types::{CallContext, InboundMessage, Kind};
+
+type Wanted = (Key, String, String);
+
+/// The connection tasks; dropped (the supervisor aborted at shutdown), they end too.
+struct Tasks(HashMap<Wanted, tokio::task::JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for task in self.0.values() {
+            task.abort();
+        }
+    }
+}
+
+/// Keeps one connection task per (plugin, listener, URL) the registry asks for.
+pub(crate) async fn supervise(app: Arc<App>) {
+    let mut tasks = Tasks(HashMap::new());
+    let running = &mut tasks.0;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let mut want: HashSet<Wanted> = HashSet::new();
+        for i in app.registry.list() {
+            for (listener, url) in &i.settings.connects {
+                if i.plugin.specs().of(Kind::Listener).iter().any(|s| &s.name == listener) {
+                    want.insert((i.key.clone(), listener.clone(), url.clone()));
+                } else {
+                    tracing::warn!(plugin = %i.key, listener, "plugins.toml names a connection for a listener the plugin does not have");
+                }
+            }
+        }
+        running.retain(|k, task| {
+            let keep = want.contains(k) && !task.is_finished();
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for k in want {
+            running.entry(k.clone()).or_insert_with(|| tokio::spawn(connection(app.clone(), k.0, k.1, k.2)));
+        }
+    }
+}
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+async fn connection(app: Arc<App>, key: Key, listener: String, url: String) {
+    let path = url.split_once("://").and_then(|(_, rest)| rest.find('/').map(|i| rest[i..].to_string())).unwrap_or_else(|| "/".into());
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), tokio_tungstenite::connect_async(url.as_str())).await {
+            Ok(Ok((mut socket, _))) => {
+                tracing::info!(plugin = %key, listener, %url, "connected");
+                backoff = FIRST_BACKOFF;
+                while let Some(frame) = socket.next().await {
+                    let body = match frame {
+                        Ok(Message::Text(t)) => t.as_bytes().to_vec(),
+                        Ok(Message::Binary(b)) => b.to_vec(),
+                        Ok(Message::Close(_)) => break,
+                        // Pings are answered by the library.
+                        Ok(_) => continue,
+                        Err(e) => {
+                            tracing::warn!(plugin = %key, listener, %url, error = %e, "connection failed");
+                            break;
+                        }
+                    };
+                    let reply = match handle(&app, &key, &listener, &path, body).await {
+                        Ok(reply) => reply,
+                        Err(why) => {
+                            tracing::warn!(plugin = %key, listener, error = %why, "a frame was not handled");
+                            continue;
+                        }
+                    };
+                    if let Some(reply) = reply.filter(|r| !r.is_empty()) {
+                        let frame = match String::from_utf8(reply) {
+                            Ok(text) => Message::text(text),
+                            Err(e) => Message::binary(e.into_bytes()),
+                        };
+                        if let Err(e) = socket.send(frame).await {
+                            tracing::warn!(plugin = %key, listener, error = %e, "cannot send the reply");
+                            break;
+                        }
+                    }
+                }
+                tracing::info!(plugin = %key, listener, %url, retry_in = ?backoff, "disconnected");
+            }
+            Ok(Err(e)) => tracing::warn!(plugin = %key, listener, %url, error = %e, retry_in = ?backoff, "cannot connect"),
+            Err(_) => tracing::warn!(plugin = %key, listener, %url, retry_in = ?backoff, "connecting timed out"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// One frame through the listener's current generation; its events into the outbox (a full
+/// outbox holds the frame, and so the socket, until there is room). The reply's body.
+async fn handle(app: &Arc<App>, key: &Key, listener: &str, path: &str, body: Vec<u8>) -> Result<Option<Vec<u8>>, String> {
+    let Some(outbox) = app.outbox.clone() else { return Err("no dispatcher".into()) };
+    let installed = app.registry.list().into_iter().find(|i| &i.key == key).ok_or("the plugin is gone")?;
+    let message = InboundMessage { method: "WS".into(), path: path.to_string(), headers: Vec::new(), body };
+    let ctx = CallContext { tenant: key.tenant.clone(), config: installed.config.clone(), ..CallContext::default() };
+    let permit = app.calls.clone().acquire_owned().await.map_err(|e| e.to_string())?;
+    let (p, name, k) = (installed.plugin.clone(), listener.to_string(), key.clone());
+    let (reply, events) = super::invoke::off_reactor(move || {
+        let _permit = permit;
+        let out = p.handle_message(&name, &ctx, &message)?;
+        let source = Source { tenant: k.tenant.clone(), plugin: k.name.clone(), kind: Kind::Listener, name: name.clone() };
+        let received = super::hooks::unique();
+        let events: Vec<Event> = out
+            .output
+            .dispatches
+            .iter()
+            .enumerate()
+            .map(|(i, d)| Event::new(format!("{received}-{i}"), source.clone(), d.event.clone(), &d.payload))
+            .collect();
+        Ok((out.output.reply.map(|r| r.body), events))
+    })
+    .await
+    .map_err(|e| e.message)?;
+    loop {
+        match outbox.accept(&events) {
+            Ok(()) => return Ok(reply),
+            Err(OutboxError::Full { .. }) => tokio::time::sleep(Duration::from_secs(1)).await,
+            Err(e) => return Err(crate::error::chain(&e)),
+        }
+    }
+}
