@@ -323,3 +323,36 @@ fn a_listener_connection_is_held_reconnected_and_its_frames_dispatched() {
     assert!(rx.recv_timeout(std::time::Duration::from_millis(1500)).is_err(), "a disabled listener's connection was made again");
     drop(s);
 }
+
+#[test]
+fn webhooks_need_no_token_but_a_wrong_one_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let file = tmp.path().join("events.jsonl");
+    let (_, acme, _) = tokens(&home);
+    let dir = plugin_dir(tmp.path(), "chat", "chat", "0.1.0", "chat_listener", "listener = [\"chat\"]");
+    let manifest = dir.join("plinth.toml");
+    std::fs::write(&manifest, std::fs::read_to_string(&manifest).unwrap() + "[config]\nsecret = \"k\"\n").unwrap();
+    install(&home, &dir, Some("acme"));
+    let s = Server::start(&home, &["--dispatch-file", file.to_str().unwrap()]);
+    let message = br#"{"type":"message","channel":"c","user":"u","text":"t","ts":1}"#;
+    let post = |path: &str, token: Option<&str>| {
+        let mut r = h1().post(s.url(path)).header("x-signature", format!("sha256={}", sign(b"k", message))).body(message.to_vec());
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().unwrap().status()
+    };
+    // The tenant from the route, or from a tenant token; no token at all is the global
+    // scope, where this tenant's listener is not.
+    assert_eq!(post("/hooks/t/acme/chat/chat", None), StatusCode::ACCEPTED);
+    assert_eq!(post("/hooks/chat/chat", Some(&acme)), StatusCode::ACCEPTED);
+    assert_eq!(post("/hooks/chat/chat", None), StatusCode::NOT_FOUND);
+    assert_eq!(post("/hooks/t/beta/chat/chat", None), StatusCode::NOT_FOUND);
+    assert_eq!(post("/hooks/chat/chat", Some("wrong")), StatusCode::UNAUTHORIZED);
+    let got = wait_for("two events", 10, || {
+        let e = events(&file);
+        (e.len() == 2).then_some(e)
+    });
+    assert!(got.iter().all(|e| e["source"]["tenant"] == "acme"), "{got:?}");
+}

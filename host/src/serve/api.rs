@@ -29,7 +29,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(super::observe::render))
         .route("/plugins", get(list).post(create))
         .route("/plugins/{name}", get(show).patch(patch).delete(remove))
-        .route("/plugins/{name}/package", axum::routing::put(upload))
+        .route("/plugins/{name}/package", axum::routing::put(super::upload::handler))
         .route("/invoke/{plugin}/{export}", post(invoke::by_path))
         // Listener webhooks, any method; the tenant in the route or a tenant token.
         .route("/hooks/t/{tenant}/{plugin}/{listener}", any(super::hooks::global))
@@ -150,7 +150,7 @@ fn same_machine(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// The JSON of one plugin: Orch8's fields, then Plinth's.
-fn record_json(app: &App, r: &PluginRecord) -> Value {
+pub(crate) fn record_json(app: &App, r: &PluginRecord) -> Value {
     let status = match app.statuses.transient(&r.key) {
         Some(s) => s,
         None if !r.enabled => super::Status::of("disabled"),
@@ -177,13 +177,13 @@ fn record_json(app: &App, r: &PluginRecord) -> Value {
 }
 
 /// Runs a blocking store operation on the blocking pool.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, crate::registry::RegistryError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(format!("task failed: {e}")))?.map_err(ApiError::from)
 }
 
-async fn records(app: &Arc<App>) -> Result<Vec<PluginRecord>, ApiError> {
+pub(crate) async fn records(app: &Arc<App>) -> Result<Vec<PluginRecord>, ApiError> {
     let store = app.store.clone();
     blocking(move || store.list()).await
 }
@@ -242,7 +242,7 @@ fn pending_record(app: &App, caller: &Caller, name: &str) -> Option<Value> {
 }
 
 /// What `GET` shows of a plugin being installed, before the install has compiled it.
-fn installing_json(key: &Key, source: &str, config: Option<&toml::Table>, description: Option<&str>) -> Value {
+pub(crate) fn installing_json(key: &Key, source: &str, config: Option<&toml::Table>, description: Option<&str>) -> Value {
     let now = crate::registry::state::now_rfc3339();
     json!({
         "name": key.name,
@@ -268,7 +268,7 @@ fn installing_json(key: &Key, source: &str, config: Option<&toml::Table>, descri
 /// its own answer if it ends within the install wait, else `202 Accepted` with `record` and
 /// a `Location` to poll. A write that fails after the 202 leaves status `error` with the
 /// reason.
-async fn installing(
+pub(crate) async fn installing(
     app: &Arc<App>,
     key: Key,
     state: &'static str,
@@ -443,7 +443,7 @@ fn in_progress(key: &Key) -> ApiError {
 }
 
 /// `409` when `key` is in the stored state.
-async fn not_stored(app: &Arc<App>, key: &Key) -> Result<(), ApiError> {
+pub(crate) async fn not_stored(app: &Arc<App>, key: &Key) -> Result<(), ApiError> {
     if records(app).await?.iter().any(|r| r.key == *key) {
         let m = format!("plugin {key} is already installed: PATCH /plugins/{} to change it", key.name);
         return Err(ApiError::new(StatusCode::CONFLICT, "conflict", m));
@@ -454,7 +454,7 @@ async fn not_stored(app: &Arc<App>, key: &Key) -> Result<(), ApiError> {
 /// Runs a registry write to its end even when the client goes away: a handler's future is
 /// dropped on disconnect, a spawned task is not, so the write lock is held until the
 /// install and its reconcile are done (and a second write waits for them).
-async fn detached<T: Send + 'static>(
+pub(crate) async fn detached<T: Send + 'static>(
     write: impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::spawn(write).await.map_err(|e| ApiError::internal(format!("task failed: {e}")))?
@@ -570,70 +570,6 @@ async fn remove(State(app): State<Arc<App>>, headers: HeaderMap, Path(name): Pat
         removed?;
         reconciled?;
         Ok(StatusCode::NO_CONTENT.into_response())
-    })
-    .await
-}
-
-/// `PUT /plugins/{name}/package`: installs (201) or updates (200) `name` from the body.
-async fn upload(State(app): State<Arc<App>>, headers: HeaderMap, Path(name): Path<String>, body: Body) -> Result<Response, ApiError> {
-    let caller = Caller::of(&app, &headers)?;
-    caller.require_admin()?;
-    let Some(uploads) = app.config.upload_dir.clone() else {
-        return Err(ApiError::not_found("uploads are off on this server"));
-    };
-    check_name("name", &name).map_err(ApiError::bad_request)?;
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let gzip = match content_type.split(';').next().unwrap_or("").trim() {
-        "application/wasm" => false,
-        "application/gzip" | "application/x-gzip" | "application/tar+gzip" => true,
-        other => {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                format!("content-type `{other}`: send application/wasm (a .wasm) or application/gzip (a .tar.gz of a plugin directory)"),
-            ));
-        }
-    };
-    let expected = headers.get("x-plinth-sha256").map(|v| v.to_str().unwrap_or("?").to_string());
-    let bytes = read_body(body, app.config.max_upload).await?;
-    let sha = super::upload::check_sha256(&bytes, expected.as_deref())?;
-    let key = Key { tenant: caller.tenant.clone(), name: name.clone() };
-    // Content-addressed, and by kind: the same bytes sent as both cannot mix.
-    let dir =
-        uploads.join(key.tenant.as_deref().unwrap_or("_global")).join(&name).join(format!("{sha}.{}", if gzip { "tgz" } else { "wasm" }));
-    let max_expanded = app.config.max_expanded;
-    let unpack_dir = dir.clone();
-    let unpacked = tokio::task::spawn_blocking(move || super::upload::unpack(&bytes, &name, gzip, &unpack_dir, max_expanded))
-        .await
-        .map_err(|e| ApiError::internal(format!("task failed: {e}")))??;
-    let current = records(&app).await?.into_iter().find(|r| r.key == key);
-    if current.is_none() {
-        not_stored(&app, &key).await?;
-    }
-    let (state, record) = match &current {
-        Some(r) => ("restarting", record_json(&app, r)),
-        None => ("installing", installing_json(&key, &unpacked.source.display().to_string(), None, None)),
-    };
-    let task_app = app.clone();
-    installing(&app, key.clone(), state, record, async move {
-        let app = task_app;
-        let _write = app.writes.lock().await;
-        let exists = records(&app).await?.iter().any(|r| r.key == key);
-        let (store, runtime, k, source, created) = (app.store.clone(), app.runtime.clone(), key.clone(), unpacked.source, unpacked.created);
-        let installed =
-            blocking(
-                move || if exists { store.update(&runtime, &k, &source) } else { store.install(&runtime, &k, &source, Meta::default()) },
-            )
-            .await;
-        if let Err(e) = installed {
-            // Nothing refers to a package this upload unpacked and could not install.
-            if created {
-                let _ = std::fs::remove_dir_all(&dir);
-            }
-            return Err(e);
-        }
-        app.reconcile().await?;
-        Ok(if exists { StatusCode::OK } else { StatusCode::CREATED })
     })
     .await
 }

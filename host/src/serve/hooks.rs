@@ -18,8 +18,8 @@ use super::App;
 use super::api::read_body;
 use super::error::ApiError;
 use crate::dispatch::{Event, OutboxError, Source};
-use crate::registry::check_name;
-use crate::types::{CallContext, InboundMessage, Kind};
+use crate::registry::{Installed, check_name};
+use crate::types::{CallContext, InboundMessage, Kind, Reply};
 
 pub(crate) async fn global(
     State(app): State<Arc<App>>,
@@ -34,17 +34,20 @@ pub(crate) async fn global(
             check_name("tenant", &t).map_err(ApiError::bad_request)?;
             Some(t)
         }
-        None => token_tenant(&app, &headers),
+        None => token_tenant(&app, &headers)?,
     };
     let (plugin, listener) = (get("plugin").unwrap_or_default(), get("listener").unwrap_or_default());
     let rest = get("rest").unwrap_or_default();
     hook(app, tenant, &plugin, &listener, &rest, method, headers, body).await
 }
 
-/// The tenant of a tenant token, if the request carries a valid one.
-fn token_tenant(app: &App, headers: &HeaderMap) -> Option<String> {
-    headers.get(axum::http::header::AUTHORIZATION)?;
-    super::api::Caller::of(app, headers).ok().and_then(|c| c.tenant)
+/// The tenant of the token the request carries, if it carries one (a wrong one is `401`,
+/// not a silent fall back to the global scope).
+fn token_tenant(app: &App, headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    if headers.get(axum::http::header::AUTHORIZATION).is_none() {
+        return Ok(None);
+    }
+    Ok(super::api::Caller::of(app, headers)?.tenant)
 }
 
 #[allow(clippy::too_many_arguments)] // the parts of one request, taken apart by the router
@@ -77,28 +80,12 @@ async fn hook(
         headers: headers.iter().map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect(),
         body: body.to_vec(),
     };
-    let ctx = CallContext { tenant: installed.key.tenant.clone(), config: installed.config.clone(), ..CallContext::default() };
     let permit = app
         .calls
         .clone()
         .try_acquire_owned()
         .map_err(|_| ApiError::busy("the server is running as many calls as it allows; retry shortly"))?;
-    let (p, name, key) = (installed.plugin.clone(), listener.to_string(), installed.key.clone());
-    let call = move || {
-        let _permit = permit;
-        let out = p.handle_message(&name, &ctx, &message)?;
-        let source = Source { tenant: key.tenant.clone(), plugin: key.name.clone(), kind: Kind::Listener, name: name.clone() };
-        let received = unique();
-        let events: Vec<Event> = out
-            .output
-            .dispatches
-            .iter()
-            .enumerate()
-            .map(|(i, d)| Event::new(format!("{received}-{i}"), source.clone(), d.event.clone(), &d.payload))
-            .collect();
-        Ok::<_, ApiError>((out.output.reply, events))
-    };
-    let (reply, events) = super::invoke::off_reactor(call).await?;
+    let (reply, events) = handle(installed, listener, message, permit).await?;
     // The sender hears `2xx` only once its events are on disk.
     outbox.accept(&events).map_err(|e| match e {
         e @ OutboxError::Full { .. } => ApiError::busy(e.to_string()),
@@ -118,8 +105,36 @@ async fn hook(
     Ok(response)
 }
 
+/// One message through listener `name` of `installed`, off the reactor, holding `permit`:
+/// the listener's reply, and its dispatches as events (ids no other message's events get).
+pub(crate) async fn handle(
+    installed: Arc<Installed>,
+    name: &str,
+    message: InboundMessage,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> Result<(Option<Reply>, Vec<Event>), ApiError> {
+    let name = name.to_string();
+    super::invoke::off_reactor(move || {
+        let _permit = permit;
+        let key = &installed.key;
+        let ctx = CallContext { tenant: key.tenant.clone(), config: installed.config.clone(), ..CallContext::default() };
+        let out = installed.plugin.handle_message(&name, &ctx, &message)?;
+        let source = Source { tenant: key.tenant.clone(), plugin: key.name.clone(), kind: Kind::Listener, name: name.clone() };
+        let received = unique();
+        let events = out
+            .output
+            .dispatches
+            .iter()
+            .enumerate()
+            .map(|(i, d)| Event::new(format!("{received}-{i}"), source.clone(), d.event.clone(), &d.payload))
+            .collect();
+        Ok((out.output.reply, events))
+    })
+    .await
+}
+
 /// An id no other received message gets: time, process and a counter.
-pub(crate) fn unique() -> String {
+fn unique() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);

@@ -10,11 +10,18 @@
 
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
 use sha2::{Digest, Sha256};
 
+use super::App;
+use super::api::{Caller, blocking, installing, installing_json, not_stored, read_body, record_json, records};
 use super::error::ApiError;
+use crate::registry::{Key, Meta, check_name};
 
 /// Entries an archive may hold.
 const MAX_ENTRIES: usize = 1_000;
@@ -193,4 +200,73 @@ fn inside(path: &Path) -> Option<PathBuf> {
         }
     }
     (!out.as_os_str().is_empty()).then_some(out)
+}
+
+/// `PUT /plugins/{name}/package`: installs (201) or updates (200) `name` from the body.
+pub(crate) async fn handler(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    UrlPath(name): UrlPath<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let caller = Caller::of(&app, &headers)?;
+    caller.require_admin()?;
+    let Some(uploads) = app.config.upload_dir.clone() else {
+        return Err(ApiError::not_found("uploads are off on this server"));
+    };
+    check_name("name", &name).map_err(ApiError::bad_request)?;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let gzip = match content_type.split(';').next().unwrap_or("").trim() {
+        "application/wasm" => false,
+        "application/gzip" | "application/x-gzip" | "application/tar+gzip" => true,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!("content-type `{other}`: send application/wasm (a .wasm) or application/gzip (a .tar.gz of a plugin directory)"),
+            ));
+        }
+    };
+    let expected = headers.get("x-plinth-sha256").map(|v| v.to_str().unwrap_or("?").to_string());
+    let bytes = read_body(body, app.config.max_upload).await?;
+    let sha = check_sha256(&bytes, expected.as_deref())?;
+    let key = Key { tenant: caller.tenant.clone(), name: name.clone() };
+    // Content-addressed, and by kind: the same bytes sent as both cannot mix.
+    let dir =
+        uploads.join(key.tenant.as_deref().unwrap_or("_global")).join(&name).join(format!("{sha}.{}", if gzip { "tgz" } else { "wasm" }));
+    let max_expanded = app.config.max_expanded;
+    let unpack_dir = dir.clone();
+    let unpacked = tokio::task::spawn_blocking(move || unpack(&bytes, &name, gzip, &unpack_dir, max_expanded))
+        .await
+        .map_err(|e| ApiError::internal(format!("task failed: {e}")))??;
+    let current = records(&app).await?.into_iter().find(|r| r.key == key);
+    if current.is_none() {
+        not_stored(&app, &key).await?;
+    }
+    let (state, record) = match &current {
+        Some(r) => ("restarting", record_json(&app, r)),
+        None => ("installing", installing_json(&key, &unpacked.source.display().to_string(), None, None)),
+    };
+    let task_app = app.clone();
+    installing(&app, key.clone(), state, record, async move {
+        let app = task_app;
+        let _write = app.writes.lock().await;
+        let exists = records(&app).await?.iter().any(|r| r.key == key);
+        let (store, runtime, k, source, created) = (app.store.clone(), app.runtime.clone(), key.clone(), unpacked.source, unpacked.created);
+        let installed =
+            blocking(
+                move || if exists { store.update(&runtime, &k, &source) } else { store.install(&runtime, &k, &source, Meta::default()) },
+            )
+            .await;
+        if let Err(e) = installed {
+            // Nothing refers to a package this upload unpacked and could not install.
+            if created {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            return Err(e);
+        }
+        app.reconcile().await?;
+        Ok(if exists { StatusCode::OK } else { StatusCode::CREATED })
+    })
+    .await
 }

@@ -15,9 +15,9 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::App;
-use crate::dispatch::{Event, OutboxError, Source};
+use crate::dispatch::OutboxError;
 use crate::registry::Key;
-use crate::types::{CallContext, InboundMessage, Kind};
+use crate::types::{InboundMessage, Kind};
 
 type Wanted = (Key, String, String);
 
@@ -120,28 +120,11 @@ async fn handle(app: &Arc<App>, key: &Key, listener: &str, path: &str, body: Vec
     let Some(outbox) = app.outbox.clone() else { return Err("no dispatcher".into()) };
     let installed = app.registry.list().into_iter().find(|i| &i.key == key).ok_or("the plugin is gone")?;
     let message = InboundMessage { method: "WS".into(), path: path.to_string(), headers: Vec::new(), body };
-    let ctx = CallContext { tenant: key.tenant.clone(), config: installed.config.clone(), ..CallContext::default() };
     let permit = app.calls.clone().acquire_owned().await.map_err(|e| e.to_string())?;
-    let (p, name, k) = (installed.plugin.clone(), listener.to_string(), key.clone());
-    let (reply, events) = super::invoke::off_reactor(move || {
-        let _permit = permit;
-        let out = p.handle_message(&name, &ctx, &message)?;
-        let source = Source { tenant: k.tenant.clone(), plugin: k.name.clone(), kind: Kind::Listener, name: name.clone() };
-        let received = super::hooks::unique();
-        let events: Vec<Event> = out
-            .output
-            .dispatches
-            .iter()
-            .enumerate()
-            .map(|(i, d)| Event::new(format!("{received}-{i}"), source.clone(), d.event.clone(), &d.payload))
-            .collect();
-        Ok((out.output.reply.map(|r| r.body), events))
-    })
-    .await
-    .map_err(|e| e.message)?;
+    let (reply, events) = super::hooks::handle(installed, listener, message, permit).await.map_err(|e| e.message)?;
     loop {
         match outbox.accept(&events) {
-            Ok(()) => return Ok(reply),
+            Ok(()) => return Ok(reply.map(|r| r.body)),
             Err(OutboxError::Full { .. }) => tokio::time::sleep(Duration::from_secs(1)).await,
             Err(e) => return Err(crate::error::chain(&e)),
         }
