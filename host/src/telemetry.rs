@@ -25,6 +25,9 @@ pub const OUTBOX_PENDING: &str = "plinth_outbox_pending";
 pub const EVENTS_DELIVERED: &str = "plinth_events_delivered_total";
 /// Events the dispatcher refused for good, set aside in the outbox's dead letters.
 pub const EVENTS_DEAD: &str = "plinth_events_dead_total";
+/// Triggers the scheduler runs, by `state`: `polling`, `paused` (the outbox is full) or
+/// `error`.
+pub const TRIGGERS: &str = "plinth_triggers";
 /// Trigger polls, by `plugin`, `trigger` and `outcome` (`ok`, `error`, `outbox_full`).
 pub const POLLS: &str = "plinth_trigger_polls_total";
 

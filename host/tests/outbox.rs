@@ -96,6 +96,11 @@ fn a_full_outbox_refuses_whole_batches() {
     assert!(matches!(err, OutboxError::Full { pending: 2, limit: 3, .. }), "{err}");
     assert!(err.to_string().contains("engine down"), "{err}");
     outbox.accept(&[event(2)]).unwrap();
+    // An empty outbox takes a batch larger than its bound (else that poll never could be).
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(dir.path(), Arc::new(Engine::default()), OutboxConfig { max_pending: 3, ..fast() }).unwrap();
+    outbox.accept(&(0..5).map(event).collect::<Vec<_>>()).unwrap();
+    assert!(matches!(outbox.accept(&[event(5)]), Err(OutboxError::Full { pending: 5, .. })));
 }
 
 fn log(dir: &Path) -> String {

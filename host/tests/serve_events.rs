@@ -195,7 +195,7 @@ fn a_trigger_that_fails_every_poll_is_an_error_and_the_others_run_on() {
         (v["status"] == "error").then_some(v)
     });
     let why = v["last_error"].as_str().unwrap();
-    assert!(why.contains("trigger `interval`") && why.contains("fuel"), "{v}");
+    assert!(why.contains("trigger `interval` fails") && why.contains("fuel"), "{v}");
     // The other trigger keeps producing.
     let n = events(&file).len();
     wait_for("more ticks from the healthy trigger", 10, || (events(&file).len() >= n + 3).then_some(()));
@@ -355,4 +355,31 @@ fn webhooks_need_no_token_but_a_wrong_one_is_refused() {
         (e.len() == 2).then_some(e)
     });
     assert!(got.iter().all(|e| e["source"]["tenant"] == "acme"), "{got:?}");
+}
+
+#[test]
+fn a_full_outbox_pauses_triggers_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    install(&home, &ticker(tmp.path(), "ticker", "[config]\ninterval_ms = 100\n"), None);
+    // An engine that is not there: events pile up in the outbox, three at most.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}/events");
+    let s = Server::start(&home, &["--no-auth", "--dispatch-url", &url, "--max-pending-events", "3"]);
+    let c = h1();
+    let v = wait_for("the trigger to pause", 30, || {
+        let (_, v) = body(c.get(s.url("/plugins/ticker")).send().unwrap());
+        v["last_error"].as_str().is_some_and(|e| e.contains("is paused")).then_some(v)
+    });
+    assert_eq!(v["status"], "running", "paused is not an error: {v}");
+    assert!(v["last_error"].as_str().unwrap().contains("outbox is full"), "{v}");
+    let metrics = c.get(s.url("/metrics")).send().unwrap().text().unwrap();
+    assert!(metrics.contains("plinth_triggers{state=\"paused\"} 1"), "{metrics}");
+    // Full: a poll's events are taken whole or not at all (usually one tick per poll).
+    assert!(metrics.contains("plinth_outbox_pending 3") || metrics.contains("plinth_outbox_pending 2"), "{metrics}");
+    // The cursor did not move past what the outbox holds.
+    let cursor: Value = serde_json::from_slice(&std::fs::read(home.join("cursors/_global/ticker/interval.json")).unwrap()).unwrap();
+    let log = std::fs::read_to_string(home.join("outbox/log.jsonl")).unwrap();
+    let last: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!(cursor["cursor"].as_str().unwrap(), last["payload"]["tick_ms"].to_string());
 }

@@ -19,7 +19,8 @@ use crate::telemetry;
 /// Outbox settings.
 #[derive(Debug, Clone)]
 pub struct OutboxConfig {
-    /// Events that may wait for the dispatcher; beyond it, `accept` refuses.
+    /// Events that may wait for the dispatcher; beyond it, `accept` refuses (an empty
+    /// outbox takes a batch of any size).
     pub max_pending: usize,
     /// Events handed to the dispatcher at once.
     pub batch: usize,
@@ -137,7 +138,9 @@ impl Outbox {
             return Err(OutboxError::Stopped);
         }
         let limit = self.shared.config.max_pending;
-        if state.stats.pending + events.len() > limit {
+        // An empty outbox takes any batch: a poll with more events than the bound would
+        // otherwise never be accepted (and its trigger never move on).
+        if state.stats.pending > 0 && state.stats.pending + events.len() > limit {
             return Err(OutboxError::Full { pending: state.stats.pending, limit, last_error: state.stats.last_error.clone() });
         }
         let path = self.shared.dir.join("log.jsonl");

@@ -190,16 +190,30 @@ impl App {
         self.statuses.settle(self.registry.list().iter().map(|i| i.key.clone()), report);
     }
 
-    /// Puts plugins whose triggers fail in `error`, with the trigger's reason.
+    /// Puts plugins whose triggers fail in `error`, and says in `last_error` of a running
+    /// plugin that a trigger is paused by a full outbox.
     pub(crate) fn record_triggers(&self) {
         let scheduler = self.scheduler.lock().unwrap_or_else(|e| e.into_inner());
         let Some(s) = scheduler.as_ref() else { return };
-        let mut failing: std::collections::HashMap<Key, String> = std::collections::HashMap::new();
-        for t in s.statuses().into_iter().filter(|t| t.state == "error") {
-            failing.entry(t.key.clone()).or_insert_with(|| format!("trigger `{}`: {}", t.trigger, t.last_error.unwrap_or_default()));
-        }
+        let mut troubled: std::collections::HashMap<Key, status::TriggerTrouble> = std::collections::HashMap::new();
+        let mut statuses = s.statuses();
         drop(scheduler);
-        self.statuses.triggers(failing);
+        for state in ["polling", "paused", "error"] {
+            let n = statuses.iter().filter(|t| t.state == state).count();
+            metrics::gauge!(crate::telemetry::TRIGGERS, "state" => state).set(n as f64);
+        }
+        // Errors first, so a plugin with both shows the error.
+        statuses.sort_by_key(|t| t.state != "error");
+        for t in statuses.into_iter().filter(|t| t.state != "polling") {
+            let why = format!(
+                "trigger `{}` {}: {}",
+                t.trigger,
+                if t.state == "error" { "fails" } else { "is paused" },
+                t.last_error.unwrap_or_default()
+            );
+            troubled.entry(t.key.clone()).or_insert(status::TriggerTrouble { error: t.state == "error", why });
+        }
+        self.statuses.triggers(troubled);
     }
 
     /// A stored plugin's status; one the server has not reconciled yet (just installed by

@@ -44,8 +44,16 @@ struct Transient {
 struct Inner {
     settled: HashMap<Key, Status>,
     transient: HashMap<Key, Transient>,
-    /// Running plugins whose triggers fail, with the reason: shown as `error`.
-    triggers: HashMap<Key, String>,
+    /// Running plugins whose triggers fail (shown as `error`) or are paused (still
+    /// `running`, with the reason in `last_error`).
+    triggers: HashMap<Key, TriggerTrouble>,
+}
+
+/// What is wrong with a running plugin's triggers.
+#[derive(Debug, Clone)]
+pub(crate) struct TriggerTrouble {
+    pub error: bool,
+    pub why: String,
 }
 
 impl Inner {
@@ -55,7 +63,9 @@ impl Inner {
         }
         let settled = self.settled.get(key)?;
         match self.triggers.get(key) {
-            Some(why) if settled.state == "running" => Some(Status { state: "error", last_error: Some(why.clone()) }),
+            Some(t) if settled.state == "running" => {
+                Some(Status { state: if t.error { "error" } else { "running" }, last_error: Some(t.why.clone()) })
+            }
             _ => Some(settled.clone()),
         }
     }
@@ -142,8 +152,8 @@ impl Statuses {
     }
 
     /// Records which running plugins' triggers fail (from the scheduler).
-    pub(crate) fn triggers(&self, failing: HashMap<Key, String>) {
-        self.change(|inner| inner.triggers = failing);
+    pub(crate) fn triggers(&self, troubled: HashMap<Key, TriggerTrouble>) {
+        self.change(|inner| inner.triggers = troubled);
     }
 
     /// Marks `key` as being written (`installing`, `restarting`, `uninstalling`); `record`

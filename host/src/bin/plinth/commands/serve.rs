@@ -60,6 +60,10 @@ pub struct ServeArgs {
     /// Append each event to this file as a JSON line (fsynced).
     #[arg(long, value_name = "PATH")]
     dispatch_file: Option<PathBuf>,
+    /// Events that may wait in the outbox for the dispatcher; beyond it triggers pause and
+    /// webhooks are answered 503.
+    #[arg(long, default_value_t = 10_000)]
+    max_pending_events: usize,
     /// Delay between polls of a trigger that does not ask for one, milliseconds.
     #[arg(long, default_value_t = 60_000)]
     poll_interval_ms: u64,
@@ -105,7 +109,8 @@ fn events(args: &ServeArgs, home: &Home) -> Result<Option<EventsConfig>, Failure
         (None, None) => return Ok(None),
     };
     let scheduler = SchedulerConfig { default_interval: Duration::from_millis(args.poll_interval_ms), ..SchedulerConfig::default() };
-    Ok(Some(EventsConfig { dispatcher, dir: home.root().to_path_buf(), outbox: OutboxConfig::default(), scheduler }))
+    let outbox = OutboxConfig { max_pending: args.max_pending_events.max(1), ..OutboxConfig::default() };
+    Ok(Some(EventsConfig { dispatcher, dir: home.root().to_path_buf(), outbox, scheduler }))
 }
 
 fn home_of(dir: &Option<PathBuf>) -> Result<Home, Failure> {
