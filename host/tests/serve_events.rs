@@ -425,3 +425,35 @@ fn disabled_enabled_and_updated_triggers_resume_from_their_cursor() {
         assert_eq!(w[1] - w[0], 100, "a gap between ticks {} and {}", w[0], w[1]);
     }
 }
+
+#[test]
+fn test_events_in_the_config_run_the_full_path_once_with_no_live_source() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let file = tmp.path().join("events.jsonl");
+    let polls = "[config]\ninterval_ms = 1000\n[[config.test_events]]\ndata = { now_ms = 5500 }\n[[config.test_events]]\ndata = { now_ms = 7200 }\n";
+    install(&home, &ticker(tmp.path(), "ticker", polls), None);
+    let message = r#"{"type":"message","channel":"c","user":"u","text":"from the fixture","ts":1}"#;
+    let dir = plugin_dir(tmp.path(), "chat", "chat", "0.1.0", "chat_listener", "listener = [\"chat\"]");
+    let manifest = dir.join("plinth.toml");
+    let fixture = format!(
+        "[config]\nsecret = \"k\"\n[[config.test_events]]\nmethod = \"POST\"\nbody = '{message}'\nheaders = {{ x-signature = \"sha256={}\" }}\n",
+        sign(b"k", message.as_bytes())
+    );
+    std::fs::write(&manifest, std::fs::read_to_string(&manifest).unwrap() + &fixture).unwrap();
+    install(&home, &dir, None);
+    let s = Server::start(&home, &["--no-auth", "--dispatch-file", file.to_str().unwrap()]);
+    let got = wait_for("the fixture's events", 20, || {
+        let e = events(&file);
+        (e.len() >= 4).then_some(e)
+    });
+    let ticks: Vec<u64> = got.iter().filter_map(|e| e["payload"]["tick_ms"].as_u64()).collect();
+    assert_eq!(ticks, [5000, 6000, 7000], "the fixture's polls, in order, and no live one");
+    let texts: Vec<&Value> = got.iter().filter(|e| e["source"]["kind"] == "listener").map(|e| &e["payload"]["text"]).collect();
+    assert_eq!(texts, [&json!("from the fixture")]);
+    // Then both stop: nothing more comes (a window: what is checked is that nothing happens).
+    let t0 = std::time::Instant::now();
+    wait_for("a second", 5, || (t0.elapsed() >= std::time::Duration::from_secs(1)).then_some(()));
+    assert_eq!(events(&file).len(), 4, "{:?}", events(&file));
+    drop(s);
+}

@@ -29,13 +29,15 @@ impl Dispatcher for Down {
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let source = Source { tenant: None, plugin: "ticker".into(), kind: Kind::Trigger, name: "interval".into() };
-    let event = |n: usize| Event::new(format!("e{n}"), source.clone(), "interval".into(), &Json::parse(format!("{{\"tick_ms\":{n}}}")).unwrap());
+    let event =
+        |n: usize| Event::new(format!("e{n}"), source.clone(), "interval".into(), &Json::parse(format!("{{\"tick_ms\":{n}}}")).unwrap());
 
     // 1. A poll cycle.
     let runtime = Runtime::new().expect("runtime");
     let plugin = runtime.load_file(plinth_benches::guest("interval_trigger")).expect("load");
     let ctx = CallContext { config: Json::parse(r#"{"interval_ms":1000}"#).unwrap(), ..CallContext::default() };
-    let outbox = Outbox::open(&dir.path().join("o1"), Arc::new(Down), OutboxConfig { max_pending: usize::MAX, ..OutboxConfig::default() }).unwrap();
+    let outbox =
+        Outbox::open(&dir.path().join("o1"), Arc::new(Down), OutboxConfig { max_pending: usize::MAX, ..OutboxConfig::default() }).unwrap();
     let cursors = Cursors::new(dir.path().join("cursors"));
     let key = Key::global("ticker");
     let (mut poll, mut append, mut commit) = (Vec::new(), Vec::new(), Vec::new());
@@ -44,7 +46,8 @@ fn main() {
         let t = Instant::now();
         let out = plugin.poll_trigger("interval", &ctx, Some("1000")).expect("poll");
         poll.push(t.elapsed());
-        let events: Vec<Event> = out.output.events.iter().take(1).map(|e| Event::new(format!("p{i}"), source.clone(), "interval".into(), e)).collect();
+        let events: Vec<Event> =
+            out.output.events.iter().take(1).map(|e| Event::new(format!("p{i}"), source.clone(), "interval".into(), e)).collect();
         let t = Instant::now();
         outbox.accept(&events).expect("accept");
         append.push(t.elapsed());
@@ -60,7 +63,9 @@ fn main() {
     for batch in [1usize, 64] {
         let n = 6_400;
         let sink = Arc::new(FileDispatcher::open(&dir.path().join(format!("events-{batch}.jsonl"))).unwrap());
-        let outbox = Outbox::open(&dir.path().join(format!("o-{batch}")), sink, OutboxConfig { max_pending: usize::MAX, ..OutboxConfig::default() }).unwrap();
+        let outbox =
+            Outbox::open(&dir.path().join(format!("o-{batch}")), sink, OutboxConfig { max_pending: usize::MAX, ..OutboxConfig::default() })
+                .unwrap();
         let all: Vec<Event> = (0..n).map(event).collect();
         let t = Instant::now();
         for chunk in all.chunks(batch) {

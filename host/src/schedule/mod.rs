@@ -18,6 +18,10 @@
 //! - **One at a time.** A trigger's next poll is scheduled only when its previous one has
 //!   finished; polls run on the scheduler's own threads (never on an async reactor), each
 //!   under the plugin's limits like any call.
+//! - **Fixture mode.** When the plugin's config holds `test_events` (a list of
+//!   `{"data": …}`, one per poll), those are the polls: each runs with its `data`, the
+//!   cursor carried and committed and the events dispatched as usual, back to back; then
+//!   the trigger stops (until its plugin is disabled and enabled again).
 //! - **Reloads.** Each poll resolves the plugin anew, so an update takes effect from the
 //!   next poll, after the one in flight; a disabled or uninstalled plugin's triggers stop
 //!   and, enabled again, resume from their stored cursors.
@@ -92,6 +96,9 @@ struct Loop {
     /// Still provided by a loaded plugin (cleared on sync; a running poll's loop is
     /// removed when it ends).
     present: bool,
+    /// Fixture mode: the next entry of the plugin's `test_events`, and whether all ran.
+    fixture_at: usize,
+    done: bool,
     status: TriggerStatus,
 }
 
@@ -188,7 +195,7 @@ impl Shared {
             let mut queued = false;
             let Sched { loops, queue, .. } = &mut *state;
             for (k, l) in loops.iter_mut() {
-                if !l.present || l.running {
+                if !l.present || l.running || l.done {
                     continue;
                 }
                 if l.due <= now {
@@ -222,6 +229,8 @@ impl Shared {
                 due: now,
                 running: false,
                 present: true,
+                fixture_at: 0,
+                done: false,
                 status: TriggerStatus {
                     key: k.0.clone(),
                     trigger: k.1.clone(),
@@ -237,6 +246,7 @@ impl Shared {
                 // Enabled again: poll at once, from the stored cursor.
                 l.present = true;
                 l.due = now;
+                (l.fixture_at, l.done) = (0, false);
             }
         }
         state.loops.retain(|k, l| {
@@ -260,10 +270,16 @@ impl Shared {
                     state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
                 }
             };
-            let outcome = self.poll(&key.0, &key.1);
+            let fixture_at = self.lock().loops.get(&key).map_or(0, |l| l.fixture_at);
+            let outcome = self.poll(&key.0, &key.1, fixture_at);
             let mut state = self.lock();
             if let Some(l) = state.loops.get_mut(&key) {
                 l.running = false;
+                match &outcome {
+                    Polled::Ok { fixture: true, .. } => l.fixture_at += 1,
+                    Polled::FixtureDone => l.done = true,
+                    _ => {}
+                }
                 l.due = Instant::now() + self.delay(&outcome, &mut l.status);
                 if !l.present {
                     state.loops.remove(&key);
@@ -278,12 +294,16 @@ impl Shared {
     fn delay(&self, outcome: &Polled, status: &mut TriggerStatus) -> Duration {
         let c = &self.config;
         match outcome {
-            Polled::Ok { events, next } => {
+            Polled::Ok { events, next, fixture } => {
                 status.polls += 1;
                 status.events += *events as u64;
                 status.state = "polling";
                 status.last_error = None;
                 status.failures = 0;
+                if *fixture {
+                    // Fixture entries run back to back.
+                    return c.floor;
+                }
                 jitter(next.unwrap_or(c.default_interval).max(c.floor))
             }
             Polled::Full(why) => {
@@ -299,19 +319,28 @@ impl Shared {
                 let exp = c.first_backoff.saturating_mul(1 << (status.failures - 1).min(16));
                 exp.min(c.max_backoff).max(c.floor)
             }
-            Polled::Gone => c.floor,
+            Polled::Gone | Polled::FixtureDone => c.floor,
         }
     }
 
     /// One poll of `trigger` of `key`: the plugin's current generation, the stored cursor,
     /// the events into the outbox, then the new cursor committed.
-    fn poll(&self, key: &Key, trigger: &str) -> Polled {
+    fn poll(&self, key: &Key, trigger: &str, fixture_at: usize) -> Polled {
         let Some(installed) = self.registry.list().into_iter().find(|i| &i.key == key) else { return Polled::Gone };
+        // Fixture mode: the config's `test_events` are the polls, then the trigger stops.
+        let fixture = test_events(&installed.config);
+        let data = match &fixture {
+            Some(entries) => match entries.get(fixture_at) {
+                Some(entry) => Json::from(entry.get("data").cloned().unwrap_or(serde_json::Value::Null)),
+                None => return Polled::FixtureDone,
+            },
+            None => Json::from(serde_json::Value::Null),
+        };
         let cursor = match self.cursors.get(key, trigger) {
             Ok(c) => c,
             Err(e) => return Polled::failed(format!("cannot read the cursor: {e}"), true),
         };
-        let ctx = CallContext { tenant: key.tenant.clone(), config: installed.config.clone(), ..CallContext::default() };
+        let ctx = CallContext { tenant: key.tenant.clone(), config: installed.config.clone(), data, ..CallContext::default() };
         let label = |outcome: &'static str| {
             metrics::counter!(telemetry::POLLS, "plugin" => key.name.clone(), "trigger" => trigger.to_string(), "outcome" => outcome)
                 .increment(1)
@@ -358,7 +387,20 @@ impl Shared {
             return Polled::failed(format!("cannot commit the cursor: {e}"), true);
         }
         label("ok");
-        Polled::Ok { events: events.len(), next: out.next_poll.or_else(|| installed.settings.intervals.get(trigger).copied()) }
+        let next = out.next_poll.or_else(|| installed.settings.intervals.get(trigger).copied());
+        Polled::Ok { events: events.len(), next, fixture: fixture.is_some() }
+    }
+}
+
+/// A plugin config's `test_events` (fixture mode), if it has them.
+pub fn test_events(config: &Json) -> Option<Vec<serde_json::Value>> {
+    // Most configs have none: no parse for them.
+    if !config.as_str().contains("\"test_events\"") {
+        return None;
+    }
+    match config.to_value().ok()?.get_mut("test_events")?.take() {
+        serde_json::Value::Array(entries) => Some(entries),
+        _ => None,
     }
 }
 
@@ -367,7 +409,10 @@ enum Polled {
     Ok {
         events: usize,
         next: Option<Duration>,
+        fixture: bool,
     },
+    /// Every fixture entry was polled: the trigger stops.
+    FixtureDone,
     /// The outbox is full: nothing committed, try again soon.
     Full(String),
     Failed {

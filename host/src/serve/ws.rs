@@ -32,16 +32,24 @@ impl Drop for Tasks {
     }
 }
 
-/// Keeps one connection task per (plugin, listener, URL) the registry asks for.
+/// Keeps one connection task per (plugin, listener, URL) the registry asks for, and feeds
+/// each listener plugin whose config holds `test_events` its fixture once per generation.
 pub(crate) async fn supervise(app: Arc<App>) {
     let mut tasks = Tasks(HashMap::new());
     let running = &mut tasks.0;
+    let mut fed: HashSet<(Key, u64)> = HashSet::new();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let mut want: HashSet<Wanted> = HashSet::new();
         for i in app.registry.list() {
+            if let Some(entries) = crate::schedule::test_events(&i.config)
+                && !i.plugin.specs().of(Kind::Listener).is_empty()
+                && fed.insert((i.key.clone(), i.generation))
+            {
+                tokio::spawn(feed(app.clone(), i.clone(), entries));
+            }
             for (listener, url) in &i.settings.connects {
                 if i.plugin.specs().of(Kind::Listener).iter().any(|s| &s.name == listener) {
                     want.insert((i.key.clone(), listener.clone(), url.clone()));
@@ -61,6 +69,38 @@ pub(crate) async fn supervise(app: Arc<App>) {
             running.entry(k.clone()).or_insert_with(|| tokio::spawn(connection(app.clone(), k.0, k.1, k.2)));
         }
     }
+}
+
+/// Fixture mode for a listener: each entry of `test_events` (an inbound message
+/// `{"method","path","headers","body"}`, optionally naming its `"listener"`) through the
+/// listener and its dispatches into the outbox, in order, with no live connection.
+async fn feed(app: Arc<App>, installed: Arc<crate::registry::Installed>, entries: Vec<serde_json::Value>) {
+    let Some(outbox) = app.outbox.clone() else { return };
+    let first = installed.plugin.specs().of(Kind::Listener).first().map(|s| s.name.clone()).unwrap_or_default();
+    for (n, entry) in entries.iter().enumerate() {
+        let listener = entry.get("listener").and_then(|l| l.as_str()).unwrap_or(&first).to_string();
+        let message = match InboundMessage::from_json(&entry.to_string()) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(plugin = %installed.key, entry = n + 1, error = %e, "a test_events entry is not a message");
+                continue;
+            }
+        };
+        let Ok(permit) = app.calls.clone().acquire_owned().await else { return };
+        match super::hooks::handle(installed.clone(), &listener, message, permit).await {
+            Ok((_, events)) => {
+                while let Err(e) = outbox.accept(&events) {
+                    if !matches!(e, OutboxError::Full { .. }) {
+                        tracing::warn!(plugin = %installed.key, entry = n + 1, error = %crate::error::chain(&e), "fixture events not accepted");
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+            Err(e) => tracing::warn!(plugin = %installed.key, entry = n + 1, error = %e.message, "a test_events message was refused"),
+        }
+    }
+    tracing::info!(plugin = %installed.key, messages = entries.len(), "fed the listener its test_events");
 }
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
