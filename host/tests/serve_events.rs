@@ -196,11 +196,21 @@ fn a_trigger_that_fails_every_poll_is_an_error_and_the_others_run_on() {
     });
     let why = v["last_error"].as_str().unwrap();
     assert!(why.contains("trigger `interval` fails") && why.contains("fuel"), "{v}");
+    // The backoff is visible: failures counted, the next poll pushed out (1 s, doubling).
+    let v = wait_for("a second failure", 30, || {
+        let (_, v) = body(c.get(s.url("/plugins/starved")).header("x-tenant-id", "acme").send().unwrap());
+        (v["triggers"][0]["failures"].as_u64() >= Some(2)).then_some(v)
+    });
+    let t = &v["triggers"][0];
+    assert_eq!((t["name"].as_str(), t["state"].as_str()), (Some("interval"), Some("error")), "{v}");
+    assert!(t["next_poll_in_ms"].as_u64().unwrap() <= 4000 && t["polls"].as_u64() >= Some(2), "{v}");
     // The other trigger keeps producing.
     let n = events(&file).len();
     wait_for("more ticks from the healthy trigger", 10, || (events(&file).len() >= n + 3).then_some(()));
     let (_, v) = body(c.get(s.url("/plugins/ticker")).send().unwrap());
     assert_eq!(v["status"], "running", "{v}");
+    assert_eq!((v["triggers"][0]["state"].as_str(), v["triggers"][0]["failures"].as_u64()), (Some("polling"), Some(0)), "{v}");
+    assert!(v["triggers"][0]["events"].as_u64() >= Some(3), "{v}");
     assert!(events(&file).iter().all(|e| e["source"]["plugin"] == "ticker"));
     let metrics = c.get(s.url("/metrics")).send().unwrap().text().unwrap();
     assert!(metrics.contains("plinth_trigger_polls_total{plugin=\"starved\",trigger=\"interval\",outcome=\"error\"}"), "{metrics}");

@@ -256,6 +256,12 @@ impl Shared {
                     continue;
                 }
             };
+            if lines.is_empty() {
+                // Counted as pending but not readable as whole lines: wait, do not spin.
+                tracing::error!(path = %log_path.display(), offset, end, "the outbox has pending events it cannot read; retrying");
+                self.pause(&mut backoff);
+                continue;
+            }
             let events: Vec<Event> = lines.iter().map_while(|(l, _)| if let Line::Event(e) = l { Some(e.clone()) } else { None }).collect();
             let (taken, error) = if events.is_empty() { (0, None) } else { self.sink.dispatch_batch(&events) };
             let mut consumed: u64 = lines[..taken].iter().map(|(_, n)| n).sum();

@@ -173,6 +173,7 @@ pub(crate) fn record_json(app: &App, r: &PluginRecord) -> Value {
         "exports": locked.map(|l| l.exports.clone()).unwrap_or_default(),
         "status": status.state,
         "last_error": status.last_error,
+        "triggers": app.trigger_statuses(&r.key),
     })
 }
 
@@ -260,6 +261,7 @@ pub(crate) fn installing_json(key: &Key, source: &str, config: Option<&toml::Tab
         "exports": [],
         "status": "installing",
         "last_error": null,
+        "triggers": [],
     })
 }
 

@@ -216,6 +216,30 @@ impl App {
         self.statuses.triggers(troubled);
     }
 
+    /// The scheduler's view of `key`'s triggers, for `GET /plugins/{name}`: the backoff of
+    /// a failing one shows in `failures` and `next_poll_in_ms`.
+    pub(crate) fn trigger_statuses(&self, key: &Key) -> serde_json::Value {
+        let scheduler = self.scheduler.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(s) = scheduler.as_ref() else { return serde_json::json!([]) };
+        let list: Vec<serde_json::Value> = s
+            .statuses()
+            .into_iter()
+            .filter(|t| &t.key == key)
+            .map(|t| {
+                serde_json::json!({
+                    "name": t.trigger,
+                    "state": t.state,
+                    "failures": t.failures,
+                    "next_poll_in_ms": t.next_in.as_millis() as u64,
+                    "last_error": t.last_error,
+                    "polls": t.polls,
+                    "events": t.events,
+                })
+            })
+            .collect();
+        serde_json::Value::Array(list)
+    }
+
     /// A stored plugin's status; one the server has not reconciled yet (just installed by
     /// the CLI) is `installing`.
     pub(crate) fn status(&self, key: &Key) -> Status {
