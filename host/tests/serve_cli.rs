@@ -101,8 +101,11 @@ fn the_cli_manages_and_invokes_plugins_on_a_server() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let o = run(&["plugin", "install", dir.to_str().unwrap(), "--allow-env", "HOME"]);
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("grants"), "{}", text(&o));
+    // Commands on local files run locally, PLINTH_SERVER or not.
     let o = run(&["inspect", wasm.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("node"), "{}", text(&o));
+    let o = run(&["invoke", wasm.to_str().unwrap(), "--params", r#"{"id":1}"#]);
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("\"id\":1"), "{}", text(&o));
 
     let o = run(&["plugin", "uninstall", "text-classifier"]);
     assert!(o.status.success(), "{}", text(&o));

@@ -115,18 +115,24 @@ fn default_filter(cli: &Cli) -> &'static str {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
-    if let Some(url) = &cli.server {
-        let remote = commands::remote::Remote::new(url, cli.token.clone())?;
-        return match cli.command {
-            Command::Invoke(args) => commands::invoke::run_remote(args, &remote),
-            Command::Plugin(cmd) => commands::plugin::run_remote(cmd, &remote),
-            _ => Err(Failure {
-                code: 2,
-                error: anyhow::anyhow!("--server applies to `plugin …` and `invoke NAME`; this command works locally"),
-            }),
-        };
+    // `plugin …` and `invoke NAME` go to the server; the other commands, and `invoke
+    // FILE.wasm`, work on local files and run locally even with PLINTH_SERVER set (an
+    // operator's shell may always have it).
+    let remote = match (&cli.server, &cli.command) {
+        (Some(url), Command::Plugin(_)) => Some(commands::remote::Remote::new(url, cli.token.clone())?),
+        // A .wasm file on this machine is called here; an installed plugin's name, there.
+        (Some(url), Command::Invoke(a)) if !a.is_local_file() => Some(commands::remote::Remote::new(url, cli.token.clone())?),
+        _ => None,
+    };
+    match (cli.command, remote) {
+        (Command::Invoke(args), Some(remote)) => commands::invoke::run_remote(args, &remote),
+        (Command::Plugin(cmd), Some(remote)) => commands::plugin::run_remote(cmd, &remote),
+        (command, _) => run_local(command),
     }
-    match cli.command {
+}
+
+fn run_local(command: Command) -> Result<(), Failure> {
+    match command {
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Invoke(args) => commands::invoke::run(args),
         Command::Plugin(cmd) => commands::plugin::run(cmd),

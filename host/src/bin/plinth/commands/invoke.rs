@@ -104,8 +104,15 @@ pub(super) fn installed(handler: &str, tenant: Option<&str>) -> Result<(Plugin, 
     }
 }
 
+impl InvokeArgs {
+    /// Whether FILE is a component on this machine (else an installed plugin's name).
+    pub fn is_local_file(&self) -> bool {
+        self.file.is_file() || self.file.extension().is_some_and(|e| e == "wasm")
+    }
+}
+
 pub fn run(args: InvokeArgs) -> Result<(), Failure> {
-    let by_name = !args.file.is_file() && args.file.extension().is_none_or(|e| e != "wasm");
+    let by_name = !args.is_local_file();
     let (plugin, installed_config) = if by_name {
         let (p, config) = installed(&args.file.to_string_lossy(), args.tenant.as_deref())?;
         (p, Some(config))
@@ -187,10 +194,6 @@ pub fn run_remote(args: InvokeArgs, remote: &Remote) -> Result<(), Failure> {
             "--fuel/--memory/--timeout/--max-output: limits are the server's (its plugins' manifests and [limits])",
         ),
         (args.caps.any(), "--allow-*: grants are the server operator's"),
-        (
-            args.file.extension().is_some_and(|e| e == "wasm"),
-            "a .wasm file: install it on the server first (`plinth --server URL plugin install FILE`)",
-        ),
     ];
     if let Some((_, why)) = local_only.iter().find(|(given, _)| *given) {
         return Err(Failure { code: 2, error: anyhow!("not with --server: {why}") });
