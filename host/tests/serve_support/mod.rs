@@ -48,10 +48,13 @@ impl Server {
 
     pub fn start_with_env(home: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_plinth"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--reconcile-ms", "200"])
-            .args(extra)
-            .env("PLINTH_HOME", home)
-            .env("RUST_LOG", "warn");
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--reconcile-ms", "200"]);
+        // Installs answer when done (201), however slow a busy CI machine compiles; the
+        // tests of the 202 path set their own wait.
+        if !extra.contains(&"--install-wait-ms") {
+            cmd.args(["--install-wait-ms", "600000"]);
+        }
+        cmd.args(extra).env("PLINTH_HOME", home).env("RUST_LOG", "warn");
         for (k, v) in env {
             cmd.env(k, v);
         }
