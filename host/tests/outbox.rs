@@ -141,7 +141,8 @@ fn an_http_engine_that_is_down_then_up_gets_every_event_in_order() {
     }
     until("a failed delivery", || outbox.stats().last_error.is_some());
     assert!(outbox.stats().last_error.unwrap().contains("cannot reach"), "{:?}", outbox.stats());
-    // The engine comes up: answers 503 to its first request, then takes events.
+    // The engine comes up: answers 503 to its first request (retried), refuses `e5` with
+    // 422 (set aside as a dead letter, not retried), and takes the rest.
     let got = Arc::new(Mutex::new(Vec::<String>::new()));
     let refused_once = Arc::new(AtomicBool::new(false));
     let (g, r) = (got.clone(), refused_once.clone());
@@ -153,6 +154,9 @@ fn an_http_engine_that_is_down_then_up_gets_every_event_in_order() {
                 if !r.swap(true, Ordering::SeqCst) {
                     return axum::http::StatusCode::SERVICE_UNAVAILABLE;
                 }
+                if e["id"] == "e5" {
+                    return axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+                }
                 g.lock().unwrap().push(e["id"].as_str().unwrap().to_string());
                 axum::http::StatusCode::NO_CONTENT
             }
@@ -162,5 +166,9 @@ fn an_http_engine_that_is_down_then_up_gets_every_event_in_order() {
     let listener = rt.block_on(tokio::net::TcpListener::bind(("127.0.0.1", port))).unwrap();
     rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
     assert!(outbox.flush(Duration::from_secs(20)), "{:?}", outbox.stats());
-    assert_eq!(*got.lock().unwrap(), ids(0..20));
+    let want: Vec<String> = ids(0..20).into_iter().filter(|id| id != "e5").collect();
+    assert_eq!(*got.lock().unwrap(), want);
+    assert_eq!((outbox.stats().delivered, outbox.stats().dead), (19, 1));
+    let dead = std::fs::read_to_string(dir.path().join("dead.jsonl")).unwrap();
+    assert!(dead.contains("422"), "{dead}");
 }

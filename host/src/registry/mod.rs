@@ -294,6 +294,11 @@ impl Registry {
         self.entries.write().unwrap_or_else(|e| e.into_inner()).remove(key)
     }
 
+    /// The current generation of exactly `key` (no fallback to the global plugin).
+    pub fn get(&self, key: &Key) -> Option<Arc<Installed>> {
+        self.read().get(key).cloned()
+    }
+
     /// All installed plugins, in key order.
     pub fn list(&self) -> Vec<Arc<Installed>> {
         self.read().values().cloned().collect()

@@ -153,6 +153,20 @@ impl Scheduler {
             .collect()
     }
 
+    /// The triggers of plugin `key` only (a range of the map, not a copy of every loop).
+    pub fn statuses_of(&self, key: &Key) -> Vec<TriggerStatus> {
+        let now = Instant::now();
+        let start = (key.clone(), String::new());
+        self.shared
+            .lock()
+            .loops
+            .range(start..)
+            .take_while(|((k, _), _)| k == key)
+            .filter(|(_, l)| l.present)
+            .map(|(_, l)| TriggerStatus { next_in: l.due.saturating_duration_since(now), ..l.status.clone() })
+            .collect()
+    }
+
     /// Stops scheduling and waits for the polls in flight (each ends by its deadline).
     pub fn stop(&mut self) {
         self.shared.lock().stop = true;
@@ -326,7 +340,7 @@ impl Shared {
     /// One poll of `trigger` of `key`: the plugin's current generation, the stored cursor,
     /// the events into the outbox, then the new cursor committed.
     fn poll(&self, key: &Key, trigger: &str, fixture_at: usize) -> Polled {
-        let Some(installed) = self.registry.list().into_iter().find(|i| &i.key == key) else { return Polled::Gone };
+        let Some(installed) = self.registry.get(key) else { return Polled::Gone };
         // Fixture mode: the config's `test_events` are the polls, then the trigger stops.
         let fixture = test_events(&installed.config);
         let data = match &fixture {

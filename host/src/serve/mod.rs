@@ -216,15 +216,15 @@ impl App {
         self.statuses.triggers(troubled);
     }
 
-    /// The scheduler's view of `key`'s triggers, for `GET /plugins/{name}`: the backoff of
-    /// a failing one shows in `failures` and `next_poll_in_ms`.
+    /// The scheduler's view of `key`'s triggers, for `GET /plugins[/{name}]` (per record,
+    /// so a range of the scheduler's map, not a scan): the backoff of a failing one shows in
+    /// `failures` and `next_poll_in_ms`.
     pub(crate) fn trigger_statuses(&self, key: &Key) -> serde_json::Value {
         let scheduler = self.scheduler.lock().unwrap_or_else(|e| e.into_inner());
         let Some(s) = scheduler.as_ref() else { return serde_json::json!([]) };
         let list: Vec<serde_json::Value> = s
-            .statuses()
+            .statuses_of(key)
             .into_iter()
-            .filter(|t| &t.key == key)
             .map(|t| {
                 serde_json::json!({
                     "name": t.trigger,

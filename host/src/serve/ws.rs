@@ -158,7 +158,7 @@ async fn connection(app: Arc<App>, key: Key, listener: String, url: String) {
 /// outbox holds the frame, and so the socket, until there is room). The reply's body.
 async fn handle(app: &Arc<App>, key: &Key, listener: &str, path: &str, body: Vec<u8>) -> Result<Option<Vec<u8>>, String> {
     let Some(outbox) = app.outbox.clone() else { return Err("no dispatcher".into()) };
-    let installed = app.registry.list().into_iter().find(|i| &i.key == key).ok_or("the plugin is gone")?;
+    let installed = app.registry.get(key).ok_or("the plugin is gone")?;
     let message = InboundMessage { method: "WS".into(), path: path.to_string(), headers: Vec::new(), body };
     let permit = app.calls.clone().acquire_owned().await.map_err(|e| e.to_string())?;
     let (reply, events) = super::hooks::handle(installed, listener, message, permit).await.map_err(|e| e.message)?;
