@@ -39,6 +39,10 @@ pub struct RuntimeConfig {
     /// default) uses the machine's count; set it lower when the process is given fewer
     /// cores than the machine has (a container's CPU quota).
     pub cores: Option<usize>,
+    /// Internal addresses every remote plugin may reach, as host patterns (`127.0.0.1:*`,
+    /// `scoring.internal:9000`); by default remote plugins reach public addresses only (see
+    /// [`crate::remote::guard`]). Checked when the runtime is built.
+    pub allow_remote: Vec<String>,
 }
 
 impl Default for RuntimeConfig {
@@ -53,6 +57,7 @@ impl Default for RuntimeConfig {
             warm_instances: 2,
             max_warm_instances: 16,
             cores: None,
+            allow_remote: Vec::new(),
         }
     }
 }

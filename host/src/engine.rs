@@ -19,6 +19,7 @@ use crate::limits::MAX_TABLE_ELEMENTS;
 pub use crate::plugin::LoadOptions;
 use crate::plugin::Plugin;
 use crate::plugin::load::Loader;
+use crate::remote::{AllowRemote, Endpoint, RemoteOptions, Remotes};
 use crate::store::CallState;
 use crate::warm::Warmer;
 
@@ -35,6 +36,10 @@ struct RuntimeInner {
     /// `linker` plus `wasi:http`, for plugins granted outbound HTTP.
     linker_http: Linker<CallState>,
     cache: Option<CodeCache>,
+    /// The remote-plugin client, started on the first remote call.
+    remotes: Arc<Remotes>,
+    /// Internal addresses every remote plugin may reach (`RuntimeConfig::allow_remote`).
+    allow_remote: AllowRemote,
 }
 
 /// Core instances a plugin component may hold: a Rust wasip2 component has 3 (main module,
@@ -61,6 +66,7 @@ impl Runtime {
 
     pub(crate) fn build(config: RuntimeConfig, tuning: EngineTuning) -> Result<Runtime, LoadError> {
         config.default_limits.validate(config.max_memory)?;
+        let allow_remote = AllowRemote::parse(&config.allow_remote)?;
         if config.epoch_tick.is_zero() {
             return Err(LoadError::Runtime { what: "epoch_tick must be greater than zero".into(), source: None });
         }
@@ -80,7 +86,8 @@ impl Runtime {
             .map_err(|e| setup("cannot start the epoch ticker thread".into())(e.into()))?;
         let cores = config.cores.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let runner = Arc::new(Runner::new(engine, config, warmer, cores, stop_ticker));
-        Ok(Runtime { inner: Arc::new(RuntimeInner { runner, linker, linker_http, cache }) })
+        let remotes = Arc::new(Remotes::default());
+        Ok(Runtime { inner: Arc::new(RuntimeInner { runner, linker, linker_http, cache, remotes, allow_remote }) })
     }
 
     /// How many calls are running right now, across all plugins (for status pages and
@@ -128,6 +135,19 @@ impl Runtime {
         let inner = &*self.inner;
         let loader = Loader { runner: &inner.runner, linker: &inner.linker, linker_http: &inner.linker_http, cache: inner.cache.as_ref() };
         loader.load(name, bytes, options)
+    }
+}
+
+impl Runtime {
+    /// Registers a remote plugin: one node named `name` whose calls are POSTed to `endpoint`
+    /// (Orch8's `grpc://` wire format, see [`crate::remote`]). Nothing is contacted until
+    /// the first call; internal addresses are reachable only when `options` or the runtime
+    /// allow them.
+    pub fn remote(&self, name: &str, endpoint: &Endpoint, options: &RemoteOptions) -> Result<Plugin, LoadError> {
+        let inner = &*self.inner;
+        let allow = inner.allow_remote.union(&options.allow);
+        let remote = crate::plugin::remote::Remote::new(endpoint.clone(), allow, inner.remotes.clone());
+        crate::plugin::load::remote(&inner.runner, name, remote, options.limits)
     }
 }
 

@@ -180,6 +180,17 @@ pub enum InvokeError {
     /// A failure of the host itself (not caused by the guest's code).
     #[error("host error: {0}")]
     Host(String),
+    /// A remote plugin answered with an error status: retryable when it is 500 or above,
+    /// permanent otherwise (as Orch8 classifies them). `body` is the start of its answer.
+    #[error("the remote plugin at {endpoint} answered HTTP {status}: {body}")]
+    RemoteStatus { endpoint: String, status: u16, body: String },
+    /// A remote plugin could not be reached, or its answer could not be read (retryable).
+    #[error("cannot reach the remote plugin at {endpoint}: {reason}")]
+    RemoteUnreachable { endpoint: String, reason: String },
+    /// A remote plugin's endpoint is an address remote plugins may not reach (an internal
+    /// one the operator did not allow); permanent until the operator allows it.
+    #[error("the remote plugin at {endpoint} was not called: {reason}")]
+    RemoteRefused { endpoint: String, reason: String },
 }
 
 impl InvokeError {
@@ -192,7 +203,19 @@ impl InvokeError {
         match self {
             InvokeError::Busy { .. } | InvokeError::DeadlineExceeded { .. } | InvokeError::Host(_) => true,
             InvokeError::Guest(PluginError::Failed { retryable, .. }) => *retryable,
+            InvokeError::RemoteUnreachable { .. } => true,
+            InvokeError::RemoteStatus { status, .. } => *status >= 500,
             _ => false,
+        }
+    }
+
+    /// Orch8's `details` of a remote plugin's failure: `{status, body}` (`status` is null
+    /// when no answer came); `None` for other errors.
+    pub fn remote_details(&self) -> Option<serde_json::Value> {
+        match self {
+            InvokeError::RemoteStatus { status, body, .. } => Some(serde_json::json!({ "status": status, "body": body })),
+            InvokeError::RemoteUnreachable { reason, .. } => Some(serde_json::json!({ "status": null, "body": reason })),
+            _ => None,
         }
     }
 

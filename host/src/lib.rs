@@ -22,7 +22,8 @@
 //!   per-call limits, runtime settings, output checks, the code cache;
 //! - [`caps`]: what a call may touch (grants, WASI, HTTP, logs, deadline-bounded blocking);
 //! - `store`: the per-call store data and how a store is made and armed;
-//! - `api` (one module per WIT version) and `legacy` (the alloc/dealloc/handle adapter);
+//! - `api` (one module per WIT version), `legacy` (the alloc/dealloc/handle adapter) and
+//!   [`remote`] (plugins that are services: Orch8's `grpc://`, JSON over HTTP/2);
 //! - `instance`: a plugin's code ready to instantiate, and one instance of it;
 //! - `warm`: pre-warmed instances and the background thread;
 //! - `call`: one invocation, instance to outcome or typed error;
@@ -51,6 +52,7 @@ pub mod limits;
 mod output;
 pub mod plugin;
 pub mod registry;
+pub mod remote;
 pub mod schedule;
 #[cfg(feature = "serve")]
 pub mod serve;
@@ -72,7 +74,8 @@ pub use caps::grants::{
 pub use engine::{LoadOptions, Runtime, RuntimeConfig};
 pub use error::{InvokeError, LimitsError, LoadError, PluginError};
 pub use limits::{Limits, parse_size};
-pub use plugin::{Format, LEGACY_API, Plugin};
+pub use plugin::{Format, LEGACY_API, Plugin, REMOTE_API};
+pub use remote::{AllowRemote, Endpoint, RemoteOptions};
 pub use types::{
     CallContext, Dispatch, HandleResult, InboundMessage, Json, Kind, Level, LogLine, LogSource, Logs, Outcome, PollResult, Reply, Spec,
     Specs,

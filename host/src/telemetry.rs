@@ -39,6 +39,7 @@ pub fn outcome(e: &InvokeError) -> &'static str {
         InvokeError::Trap { .. } => "trap",
         InvokeError::InvalidOutput { .. } | InvokeError::AbiViolation { .. } => "invalid_output",
         InvokeError::Busy { .. } => "busy",
+        InvokeError::RemoteStatus { .. } | InvokeError::RemoteUnreachable { .. } | InvokeError::RemoteRefused { .. } => "remote_error",
         InvokeError::InvalidRequest(_) | InvokeError::ExportNotFound { .. } | InvokeError::KindNotProvided { .. } => "invalid_request",
         _ => "host_error",
     }

@@ -12,7 +12,7 @@ const LAYERS: &[&[&str]] = &[
     &["types", "error", "limits", "config", "output", "cache", "telemetry"],
     &["caps"],
     &["store"],
-    &["api", "legacy"],
+    &["api", "legacy", "remote"],
     &["instance"],
     &["warm"],
     &["call"],

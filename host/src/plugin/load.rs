@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::Module;
 use wasmtime::component::{Component, Linker};
 
-use super::{Format, LEGACY_API, LoadOptions, Loaded, Plugin};
+use super::{Code, Format, LEGACY_API, LoadOptions, Loaded, Plugin, REMOTE_API};
 use crate::api::{self, Exports};
 use crate::cache::{CacheStatus, CodeCache};
 use crate::call::{self, Runner, Target};
@@ -51,6 +51,8 @@ impl Loader<'_> {
         let parts = match check_header(bytes)? {
             Format::Component => self.component(&name, bytes, &sha256, &capabilities)?,
             Format::LegacyModule => self.legacy(&name, bytes, &sha256, &capabilities)?,
+            // Bytes are never a remote plugin (`check_header` says component or module).
+            Format::Remote => return Err(LoadError::InvalidComponent { reason: "a remote plugin has no wasm bytes".into() }),
         };
         let target = options.warm_instances.unwrap_or(config.warm_instances);
         let total = self.runner.warm_total.clone();
@@ -61,7 +63,7 @@ impl Loader<'_> {
                 name,
                 capabilities,
                 imports: parts.imports,
-                backend: parts.backend,
+                code: Code::Wasm(parts.backend),
                 api_version: parts.api_version,
                 kinds: parts.kinds,
                 specs: parts.specs,
@@ -156,6 +158,45 @@ impl Loader<'_> {
             cache,
         })
     }
+}
+
+/// Makes a remote plugin (see [`super::remote`]): one node named `name`, no wasm, no warm
+/// queue; nothing is contacted here (`plinth plugin doctor` checks that it answers).
+pub(crate) fn remote(
+    runner: &Arc<Runner>,
+    name: &str,
+    remote: super::remote::Remote,
+    limits: Option<crate::limits::Limits>,
+) -> Result<Plugin, LoadError> {
+    let limits = limits.unwrap_or(runner.config.default_limits);
+    limits.validate(runner.config.max_memory)?;
+    let handler = remote.endpoint().handler();
+    let node = Spec {
+        name: name.to_string(),
+        description: format!("Remote plugin at {handler} (JSON over HTTP/2)."),
+        input_schema: None,
+        output_schema: None,
+        platform: None,
+    };
+    let total = runner.warm_total.clone();
+    let inner = Arc::new_cyclic(|me: &std::sync::Weak<Loaded>| {
+        let owner: std::sync::Weak<dyn Refill> = me.clone();
+        Loaded {
+            runner: runner.clone(),
+            name: name.into(),
+            capabilities: Arc::new(Capabilities::none()),
+            imports: Vec::new(),
+            code: Code::Remote(remote),
+            api_version: REMOTE_API,
+            kinds: vec![Kind::Node],
+            specs: Specs { nodes: vec![node], ..Specs::default() },
+            sha256: Sha256::digest(handler.as_bytes()).into(),
+            cache: CacheStatus::Hit,
+            warm: WarmQueue::new(0, limits, total, owner),
+        }
+    });
+    tracing::info!(plugin = %inner.name, endpoint = %handler, "remote plugin registered");
+    Ok(Plugin { inner, limits })
 }
 
 /// Tells a component from a core module (or from random bytes) before compiling.

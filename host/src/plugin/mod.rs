@@ -7,6 +7,7 @@
 
 mod dispatch;
 pub(crate) mod load;
+pub(crate) mod remote;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,6 +31,9 @@ use crate::warm::{Filled, Refill, WarmQueue};
 /// The `api_version()` of a legacy core module.
 pub const LEGACY_API: &str = "legacy";
 
+/// The `api_version()` of a remote plugin (`grpc://`, Orch8's JSON over HTTP/2).
+pub const REMOTE_API: &str = "remote";
+
 /// What kind of wasm a plugin is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -38,6 +42,8 @@ pub enum Format {
     Component,
     /// A core module with the legacy `alloc/dealloc/handle` JSON ABI (one node).
     LegacyModule,
+    /// Not wasm: a service called over HTTP/2 with Orch8's envelope (one node).
+    Remote,
 }
 
 /// How to load one plugin.
@@ -66,7 +72,7 @@ pub(crate) struct Loaded {
     name: Arc<str>,
     capabilities: Arc<Capabilities>,
     imports: Vec<String>,
-    backend: Backend,
+    code: Code,
     api_version: &'static str,
     kinds: Vec<Kind>,
     specs: Specs,
@@ -75,16 +81,29 @@ pub(crate) struct Loaded {
     warm: WarmQueue,
 }
 
+/// What runs a plugin's calls.
+pub(crate) enum Code {
+    /// Its wasm, ready to instantiate.
+    Wasm(Backend),
+    /// A service it calls over HTTP/2 (no wasm, no instance, no warm queue).
+    Remote(remote::Remote),
+}
+
 impl Loaded {
-    fn target(&self) -> Target<'_> {
-        Target { name: &self.name, capabilities: &self.capabilities, backend: &self.backend, warm: Some(&self.warm) }
+    /// The wasm of a wasm plugin (`None` for a remote one).
+    fn target(&self) -> Option<Target<'_>> {
+        match &self.code {
+            Code::Wasm(backend) => Some(Target { name: &self.name, capabilities: &self.capabilities, backend, warm: Some(&self.warm) }),
+            Code::Remote(_) => None,
+        }
     }
 }
 
 impl Refill for Loaded {
     fn refill(&self) -> Filled {
         let runner = &self.runner;
-        let target = Target { warm: None, ..self.target() };
+        let Some(target) = self.target() else { return Filled::Done };
+        let target = Target { warm: None, ..target };
         self.warm.refill(runner.config.warm_cap(), || runner.has_idle_core(), || runner.fresh(&target, &self.warm.limits, Instant::now()))
     }
 }
@@ -97,7 +116,7 @@ impl Plugin {
 
     #[cfg(feature = "bench")]
     pub(crate) fn target(&self) -> Target<'_> {
-        Target { warm: None, ..self.inner.target() }
+        Target { warm: None, ..self.inner.target().expect("benchmarks load wasm plugins") }
     }
 
     /// Pre-warmed instances ready right now (see [`LoadOptions::warm_instances`]).
@@ -121,16 +140,25 @@ impl Plugin {
         &self.inner.name
     }
 
-    /// Component or legacy core module.
+    /// Component, legacy core module, or remote plugin.
     pub fn format(&self) -> Format {
-        match self.inner.backend {
-            Backend::Component { .. } => Format::Component,
-            Backend::Legacy(_) => Format::LegacyModule,
+        match &self.inner.code {
+            Code::Wasm(Backend::Component { .. }) => Format::Component,
+            Code::Wasm(Backend::Legacy(_)) => Format::LegacyModule,
+            Code::Remote(_) => Format::Remote,
         }
     }
 
-    /// The `plinth:plugin` API version the component was built against, or
-    /// [`LEGACY_API`] for a legacy core module.
+    /// A remote plugin's endpoint (`None` for a wasm plugin).
+    pub fn endpoint(&self) -> Option<&crate::remote::Endpoint> {
+        match &self.inner.code {
+            Code::Remote(r) => Some(r.endpoint()),
+            Code::Wasm(_) => None,
+        }
+    }
+
+    /// The `plinth:plugin` API version the component was built against, [`LEGACY_API`] for
+    /// a legacy core module, [`REMOTE_API`] for a remote plugin.
     pub fn api_version(&self) -> &str {
         self.inner.api_version
     }
@@ -145,12 +173,13 @@ impl Plugin {
         &self.inner.specs
     }
 
-    /// sha256 of the wasm bytes, hex.
+    /// sha256 of the wasm bytes (of a remote plugin: of its handler reference), hex.
     pub fn sha256(&self) -> String {
         hex::encode(self.inner.sha256)
     }
 
-    /// Whether this load compiled the wasm or read the code cache.
+    /// Whether this load compiled the wasm or read the code cache (a remote plugin:
+    /// [`CacheStatus::Hit`], nothing was compiled).
     pub fn cache_status(&self) -> CacheStatus {
         self.inner.cache
     }
@@ -183,9 +212,15 @@ impl Plugin {
         Err(InvokeError::ExportNotFound { kind, name: name.to_string(), available })
     }
 
+    /// The wasm of this plugin; a remote plugin has none (it provides nodes only, and
+    /// `require` stops every other kind before this).
+    fn wasm(&self) -> Result<Target<'_>, InvokeError> {
+        self.inner.target().ok_or_else(|| InvokeError::Host(format!("plugin `{}` is remote: it has no wasm to run", self.inner.name)))
+    }
+
     /// Runs a component export in a fresh instance.
     fn component<R>(&self, f: impl FnOnce(&api::Bound, &mut Store<CallState>) -> Call<R>) -> Result<Outcome<R>, InvokeError> {
-        call::run(&self.inner.runner, &self.inner.target(), &self.limits, |store, ready| f(ready.component()?, store))
+        call::run(&self.inner.runner, &self.wasm()?, &self.limits, |store, ready| f(ready.component()?, store))
     }
 
     /// Runs `call` and records it ([`crate::telemetry`]): outcome, wall time, fuel.
@@ -204,8 +239,10 @@ impl Plugin {
     fn node(&self, name: &str, ctx: &CallContext, params: &str) -> Result<Outcome<Json>, InvokeError> {
         self.require(Kind::Node, name)?;
         check_input("params", params)?;
-        if let Backend::Legacy(_) = &self.inner.backend {
-            return self.run_legacy(ctx, params);
+        match &self.inner.code {
+            Code::Wasm(Backend::Legacy(_)) => return self.run_legacy(ctx, params),
+            Code::Remote(r) => return r.call(ctx, params, &self.limits),
+            Code::Wasm(Backend::Component { .. }) => {}
         }
         let out = self.component(|b, store| b.run_node(store, name, ctx, params))?;
         self.json_outcome(out)
@@ -215,7 +252,7 @@ impl Plugin {
     fn run_legacy(&self, ctx: &CallContext, params: &str) -> Result<Outcome<Json>, InvokeError> {
         let input = legacy::envelope(ctx, params);
         let max_output = self.limits.max_output;
-        let out = call::run(&self.inner.runner, &self.inner.target(), &self.limits, |store, ready| {
+        let out = call::run(&self.inner.runner, &self.wasm()?, &self.limits, |store, ready| {
             ready.legacy()?.call(store, input.as_bytes(), max_output).map(Ok)
         })?;
         let output = OutputBudget::new(max_output).json_bytes(out.output)?;

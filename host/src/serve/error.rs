@@ -110,6 +110,10 @@ impl From<InvokeError> for ApiError {
             InvokeError::AbiViolation { .. } => (unprocessable, "abi_violation", None),
             InvokeError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request", None),
             InvokeError::ExportNotFound { .. } | InvokeError::KindNotProvided { .. } => (StatusCode::NOT_FOUND, "not_found", None),
+            InvokeError::RemoteStatus { status, .. } if *status >= 500 => (unavailable, "remote_unavailable", e.remote_details()),
+            InvokeError::RemoteStatus { .. } => (unprocessable, "remote_rejected", e.remote_details()),
+            InvokeError::RemoteUnreachable { .. } => (unavailable, "remote_unreachable", e.remote_details()),
+            InvokeError::RemoteRefused { .. } => (unprocessable, "remote_refused", None),
         };
         ApiError { status, code, message, details }
     }

@@ -46,6 +46,7 @@ pub fn run(args: InspectArgs) -> Result<(), Failure> {
     match plugin.format() {
         Format::Component => outln!("  api:    plinth:plugin@{}", plugin.api_version()),
         Format::LegacyModule => outln!("  api:    legacy core module (alloc/dealloc/handle JSON ABI)"),
+        Format::Remote => outln!("  api:    remote plugin at {}", plugin.endpoint().map(|e| e.handler()).unwrap_or_default()),
     }
     outln!("  sha256: {}", plugin.sha256());
     outln!("  kinds:  {}", plugin.kinds().iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "));
