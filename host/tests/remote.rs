@@ -2,9 +2,9 @@
 //! servers Plinth did not write: a Node.js server on Node's own `http2` module, and a local
 //! hyper server (axum) for the fault cases — 5xx, 4xx, slow, huge, reset stream, not JSON.
 
-use std::io::{BufRead, BufReader};
+mod serve_support;
+
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -13,44 +13,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use plinth::{AllowRemote, CallContext, Endpoint, Format, InvokeError, Json, Kind, Limits, Plugin, RemoteOptions, Runtime, RuntimeConfig};
 use serde_json::{Value, json};
-
-/// A child process killed when dropped.
-pub struct Peer {
-    child: Child,
-    pub port: u16,
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Peer {
-    /// Starts `cmd`, which prints `PORT <n>` once it listens; waits for that line (30 s).
-    pub fn start(mut cmd: Command) -> Peer {
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start the peer server");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(p) = line.strip_prefix("PORT ") {
-                    let _ = tx.send(p.trim().parse::<u16>().expect("a port"));
-                }
-            }
-        });
-        let port = rx.recv_timeout(Duration::from_secs(30)).expect("the peer server printed its port within 30 s");
-        Peer { child, port }
-    }
-}
-
-fn node_server() -> Peer {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/peers/node_http2_plugin.mjs");
-    let mut cmd = Command::new("node");
-    cmd.arg(script);
-    Peer::start(cmd)
-}
+use serve_support::node_server;
 
 /// A hyper server (axum, HTTP/1.1 and h2c) with one route per fault; counts requests.
 fn fault_server() -> (SocketAddr, Arc<AtomicUsize>) {
@@ -214,4 +177,19 @@ fn faults_map_onto_invoke_errors_as_orch8_classifies_them() {
 
     // The client survives all of that.
     assert_eq!(call(&at("Ok", None), "{}").unwrap(), json!({"ok": true}));
+}
+
+#[test]
+fn a_fastapi_app_under_hypercorn_answers_over_h2c() {
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/peers/fastapi_plugin.py"));
+    let peer = serve_support::Peer::start(cmd);
+    let rt = runtime(&["127.0.0.1:*"]);
+    let p = remote(&rt, &format!("grpc://127.0.0.1:{}/Scoring.Score", peer.port), None);
+    let v = call(&p, r#"{"text":"fresh"}"#).expect("the call");
+    assert_eq!((v["served_by"].as_str(), v["score"].as_u64()), (Some("fastapi-hypercorn"), Some(5)), "{v}");
+    assert_eq!(v["http_version"], "2", "h2c prior knowledge, as Orch8 speaks it");
+    assert_eq!(v["context"], json!({"data": null, "config": {}}));
+    let e = call(&remote(&rt, &format!("grpc://127.0.0.1:{}/Scoring.Fail", peer.port), None), "{}").unwrap_err();
+    assert!(matches!(e, InvokeError::RemoteStatus { status: 503, .. }) && e.retryable(), "{e}");
 }

@@ -36,6 +36,7 @@ server.on('stream', (stream, headers) => {
       context: envelope.context,
       content_type: headers['content-type'],
       served_by: 'node-http2',
+      port: server.address().port,
     });
   });
 });

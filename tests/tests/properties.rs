@@ -5,7 +5,7 @@
 
 mod common;
 
-use plinth::registry::state::{Desired, DesiredPlugin, LockFile, LockedPlugin};
+use plinth::registry::state::{Desired, DesiredPlugin, LockFile, LockedPlugin, PluginType};
 use plinth::registry::{Export, Handler, Manifest};
 use plinth::{CallContext, HostPattern, InvokeError, Kind, LoadError, parse_size};
 use proptest::prelude::*;
@@ -139,12 +139,14 @@ proptest! {
     }
 
     #[test]
-    fn plugins_toml_round_trips(entries in prop::collection::vec((name(), prop::option::of(name()), any::<bool>(), "[^\u{0}]{0,40}"), 0..5)) {
+    fn plugins_toml_round_trips(entries in prop::collection::vec((name(), prop::option::of(name()), any::<bool>(), "[^\u{0}]{0,40}", any::<bool>()), 0..5)) {
         let desired = Desired {
             plugin: entries
                 .into_iter()
-                .map(|(name, tenant, enabled, source)| DesiredPlugin {
-                    name, tenant, source, enabled, grants: Default::default(), config: None, description: None, triggers: Default::default(), listeners: Default::default(), created_at: None, updated_at: None,
+                .map(|(name, tenant, enabled, source, remote)| DesiredPlugin {
+                    name, tenant, source, enabled, grants: Default::default(),
+                    plugin_type: if remote { PluginType::Grpc } else { PluginType::Wasm },
+                    allow_remote: if remote { vec!["127.0.0.1:*".into()] } else { vec![] }, config: None, description: None, triggers: Default::default(), listeners: Default::default(), created_at: None, updated_at: None,
                 })
                 .collect(),
         };

@@ -157,6 +157,15 @@ impl Plugin {
         }
     }
 
+    /// Checks that a remote plugin's endpoint accepts connections within `timeout` (and is
+    /// one it may reach); a wasm plugin has nothing to check. Sends no request.
+    pub fn probe(&self, timeout: std::time::Duration) -> Result<(), InvokeError> {
+        match &self.inner.code {
+            Code::Remote(r) => r.probe(timeout),
+            Code::Wasm(_) => Ok(()),
+        }
+    }
+
     /// The `plinth:plugin` API version the component was built against, [`LEGACY_API`] for
     /// a legacy core module, [`REMOTE_API`] for a remote plugin.
     pub fn api_version(&self) -> &str {

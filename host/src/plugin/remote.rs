@@ -26,6 +26,11 @@ impl Remote {
         &self.endpoint
     }
 
+    /// Whether the endpoint accepts connections (see [`Remotes::probe`]).
+    pub(crate) fn probe(&self, timeout: std::time::Duration) -> Result<(), InvokeError> {
+        self.remotes.probe(&self.endpoint, &self.allow, timeout)
+    }
+
     /// One call: the envelope out, the answer back (no fuel: nothing ran here).
     pub(crate) fn call(&self, ctx: &CallContext, params: &str, limits: &Limits) -> Result<Outcome<Json>, InvokeError> {
         let envelope = envelope(ctx, params);

@@ -5,19 +5,24 @@
 
 use std::path::{Path, PathBuf};
 
-use super::refresh::load_installed;
-use super::state::{self, Home};
+use super::refresh::{load_installed, load_remote};
+use super::state::{self, Home, PluginType};
 use super::{Export, Impact, Key, Manifest, RegistryError, check_conflicts, check_name};
 use crate::caps::grants::Grants;
 use crate::engine::Runtime;
+use crate::plugin::REMOTE_API;
+use crate::remote::Endpoint;
 
 /// A plugin source read from disk: its manifest (none for a bare `.wasm`), the manifest's
 /// bytes, the wasm and the name it installs under.
 struct Source {
     manifest: Option<Manifest>,
     manifest_bytes: Option<Vec<u8>>,
+    /// Empty for a remote plugin.
     wasm: Vec<u8>,
     name: String,
+    /// A remote plugin's endpoint (then there is no wasm and no manifest).
+    remote: Option<Endpoint>,
 }
 
 /// The name a plugin installs under from `source` (its manifest's, or a bare `.wasm`'s
@@ -43,14 +48,14 @@ fn read_source(source: &Path) -> Result<Source, RegistryError> {
             let m =
                 Manifest::parse(&String::from_utf8_lossy(&bytes)).map_err(|source| RegistryError::Manifest { path: mp.clone(), source })?;
             let wasm = read(&m.entry_path(&mp)?)?;
-            Ok(Source { name: m.name.clone(), manifest: Some(m), manifest_bytes: Some(bytes), wasm })
+            Ok(Source { name: m.name.clone(), manifest: Some(m), manifest_bytes: Some(bytes), wasm, remote: None })
         }
         None => {
             let stem = source.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
             check_name("the plugin name (from the file name)", &stem).map_err(|reason| RegistryError::BadName {
                 reason: format!("{reason}; rename {} or install it from a directory with a plinth.toml that names it", source.display()),
             })?;
-            Ok(Source { manifest: None, manifest_bytes: None, wasm: read(source)?, name: stem })
+            Ok(Source { manifest: None, manifest_bytes: None, wasm: read(source)?, name: stem, remote: None })
         }
     }
 }
@@ -74,6 +79,8 @@ pub(crate) fn check_tenant(tenant: Option<&str>) -> Result<(), RegistryError> {
 pub struct Meta {
     pub config: Option<toml::Table>,
     pub description: Option<String>,
+    /// A remote plugin's `allow_remote` patterns.
+    pub allow_remote: Option<Vec<String>>,
 }
 
 /// Installs (or updates) a plugin from `source` for `tenant` with `grants`: checks it loads
@@ -115,7 +122,46 @@ pub fn install_with(
     check_tenant(tenant)?;
     let source = absolute(source)?;
     let src = read_source(&source)?;
-    transaction(runtime, home, &source, src, tenant, grants, meta, confirm)
+    transaction(runtime, home, source.to_string_lossy().into_owned(), src, tenant, grants, meta, confirm)
+}
+
+/// Installs (or updates) remote plugin `name` at `handler` (`grpc://host:port/Svc.Method`,
+/// `grpcs://…`, or `host:port/Svc.Method`) for `tenant`: the same transaction as a wasm
+/// install (conflicts refused, desired state then lock), with nothing to store. The
+/// endpoint is not contacted (`doctor` checks that it answers).
+pub fn install_remote(
+    runtime: &Runtime,
+    home: &Home,
+    name: &str,
+    handler: &str,
+    tenant: Option<&str>,
+    meta: Meta,
+    confirm: impl FnOnce(&Impact) -> bool,
+) -> Result<(state::LockedPlugin, Impact), RegistryError> {
+    check_tenant(tenant)?;
+    check_name("plugin name", name).map_err(|reason| RegistryError::BadName { reason })?;
+    let src = remote_source(name, handler)?;
+    let text = src.remote.as_ref().map(Endpoint::handler).unwrap_or_default();
+    transaction(runtime, home, text, src, tenant, Grants::default(), meta, confirm)
+}
+
+fn remote_source(name: &str, handler: &str) -> Result<Source, RegistryError> {
+    let endpoint = Endpoint::parse(handler).map_err(|e| RegistryError::BadHandler { handler: handler.to_string(), reason: e.reason })?;
+    Ok(Source { manifest: None, manifest_bytes: None, wasm: Vec::new(), name: name.to_string(), remote: Some(endpoint) })
+}
+
+/// Loads `src` as `key` would run: its wasm with its manifest, or its endpoint.
+fn load_source(
+    runtime: &Runtime,
+    key: &Key,
+    src: &Source,
+    grants: &Grants,
+    allow_remote: &[String],
+) -> Result<(crate::plugin::Plugin, semver::Version), RegistryError> {
+    match &src.remote {
+        Some(endpoint) => Ok((load_remote(runtime, key, endpoint, allow_remote)?, semver::Version::new(0, 0, 0))),
+        None => load_installed(runtime, key, &src.wasm, src.manifest.as_ref(), grants).map(|(p, v, _)| (p, v)),
+    }
 }
 
 /// Updates installed plugin `key` from `source` (default: where it was installed from),
@@ -132,6 +178,13 @@ pub fn update(
     check_tenant(key.tenant.as_deref())?;
     let lock = home.read_lock()?;
     let current = lock.find(key).ok_or_else(|| RegistryError::NotInstalled(key.clone()))?;
+    if current.api == REMOTE_API {
+        // A remote plugin's source is its endpoint: the new one, or the one it has.
+        let handler = source.map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| current.source.clone());
+        let src = remote_source(&key.name, &handler)?;
+        let text = src.remote.as_ref().map(Endpoint::handler).unwrap_or_default();
+        return transaction(runtime, home, text, src, key.tenant.as_deref(), Grants::default(), Meta::default(), confirm);
+    }
     let source = absolute(source.unwrap_or(Path::new(&current.source)))?;
     let grants = match grants {
         Some(g) => g,
@@ -141,14 +194,14 @@ pub fn update(
     if src.name != key.name {
         return Err(RegistryError::NameMismatch { installed: key.clone(), found: src.name, path: source });
     }
-    transaction(runtime, home, &source, src, key.tenant.as_deref(), grants, Meta::default(), confirm)
+    transaction(runtime, home, source.to_string_lossy().into_owned(), src, key.tenant.as_deref(), grants, Meta::default(), confirm)
 }
 
 #[allow(clippy::too_many_arguments)] // one private function, called from three places
 fn transaction(
     runtime: &Runtime,
     home: &Home,
-    source: &Path,
+    source_text: String,
     src: Source,
     tenant: Option<&str>,
     grants: Grants,
@@ -156,9 +209,11 @@ fn transaction(
     confirm: impl FnOnce(&Impact) -> bool,
 ) -> Result<(state::LockedPlugin, Impact), RegistryError> {
     let key = Key { tenant: tenant.map(str::to_string), name: src.name.clone() };
-    let (plugin, version, _config) = load_installed(runtime, &key, &src.wasm, src.manifest.as_ref(), &grants)?;
+    let plugin_type = if src.remote.is_some() { PluginType::Grpc } else { PluginType::Wasm };
+    let old_allow = home.read_desired()?.find(&key).map(|d| d.allow_remote.clone()).unwrap_or_default();
+    let allow_remote = meta.allow_remote.clone().unwrap_or(old_allow);
+    let (plugin, version) = load_source(runtime, &key, &src, &grants, &allow_remote)?;
     let new_exports = Export::of(&plugin);
-    let source_text = source.to_string_lossy().into_owned();
 
     let guard = home.lock()?;
     let mut lock = home.read_lock()?;
@@ -167,13 +222,16 @@ fn transaction(
     check_conflicts(&key, &new_exports, lock.plugin.iter().map(|p| (p.key(), p.exports.as_slice())))?;
     let mut impact = Impact::between(old.map(|o| o.exports.as_slice()), &new_exports);
 
-    let wasm_sha256 = state::sha256_hex(&src.wasm);
+    // A remote plugin has nothing in the store; its lock entry hashes its endpoint.
+    let wasm_sha256 = if src.remote.is_some() { plugin.sha256() } else { state::sha256_hex(&src.wasm) };
     let manifest_sha256 = src.manifest_bytes.as_deref().map(state::sha256_hex);
     let old_desired = desired.find(&key);
-    let intact = |sha: &str, ext: &str| home.store_get(sha, ext).is_ok();
+    let intact = |sha: &str, ext: &str| src.remote.is_some() || home.store_get(sha, ext).is_ok();
     impact.unchanged = old.is_some_and(|o| o.wasm_sha256 == wasm_sha256 && o.manifest_sha256 == manifest_sha256 && o.source == source_text)
         && old_desired.is_some_and(|d| {
             d.grants == grants
+                && d.plugin_type == plugin_type
+                && d.allow_remote == allow_remote
                 && d.enabled
                 && meta.config.as_ref().is_none_or(|c| d.config.as_ref() == Some(c))
                 && meta.description.as_ref().is_none_or(|t| d.description.as_ref() == Some(t))
@@ -189,7 +247,9 @@ fn transaction(
     }
     // Store first (content-addressed: harmless if the rest never happens; a stored file
     // that no longer matches its hash is rewritten) ...
-    home.store_put(&src.wasm, "wasm", &guard)?;
+    if src.remote.is_none() {
+        home.store_put(&src.wasm, "wasm", &guard)?;
+    }
     if let Some(bytes) = &src.manifest_bytes {
         home.store_put(bytes, "toml", &guard)?;
     }
@@ -208,6 +268,8 @@ fn transaction(
         name: key.name.clone(),
         tenant: key.tenant.clone(),
         source: source_text.clone(),
+        plugin_type,
+        allow_remote,
         enabled,
         grants,
         config,
@@ -237,6 +299,11 @@ pub(crate) fn rebuild_entry(
     guard: &state::StateLock,
     d: &state::DesiredPlugin,
 ) -> Result<state::LockedPlugin, RegistryError> {
+    if d.plugin_type == PluginType::Grpc {
+        let src = remote_source(&d.name, &d.source)?;
+        let (plugin, version) = load_source(runtime, &d.key(), &src, &d.grants, &d.allow_remote)?;
+        return Ok(lock_entry(&d.key(), &version, &plugin, plugin.sha256(), None, d.source.clone()));
+    }
     let source = PathBuf::from(&d.source);
     let src = read_source(&source)?;
     if src.name != d.name {

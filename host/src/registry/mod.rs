@@ -26,7 +26,7 @@ use crate::types::{Json, Kind};
 pub use doctor::{Problem, doctor, repair};
 pub use handler::Handler;
 pub(crate) use install::fault_point;
-pub use install::{Meta, edit, install, install_confirmed, install_with, set_enabled, source_name, uninstall, update};
+pub use install::{Meta, edit, install, install_confirmed, install_remote, install_with, set_enabled, source_name, uninstall, update};
 pub use manifest::{ListenerSettings, Manifest, ManifestError, TriggerSettings};
 pub use name::{MAX_NAME_LEN, check_name};
 

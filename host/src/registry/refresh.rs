@@ -8,7 +8,8 @@ use super::state::{self, DesiredPlugin, Home, LockedPlugin};
 use super::{Discovery, ExportSettings, Installed, Key, Manifest, Registry, RegistryError};
 use crate::caps::grants::{Capabilities, Grants};
 use crate::engine::{LoadOptions, Runtime};
-use crate::plugin::Plugin;
+use crate::plugin::{Plugin, REMOTE_API};
+use crate::remote::{AllowRemote, Endpoint, RemoteOptions};
 use crate::types::Json;
 
 /// Everything that defines an installed plugin's behaviour: its wasm, manifest, grants and
@@ -49,6 +50,40 @@ pub(crate) fn load_installed(
     let version = manifest.map(|m| m.version.clone()).unwrap_or_else(|| semver::Version::new(0, 0, 0));
     let config = manifest.map(|m| m.config_json()).unwrap_or_else(|| serde_json::json!({}));
     Ok((plugin, version, Json::from(config)))
+}
+
+/// A remote plugin as installed: its endpoint, with the runtime's limits and the
+/// operator's `allow_remote` patterns.
+pub(crate) fn load_remote(runtime: &Runtime, key: &Key, endpoint: &Endpoint, allow_remote: &[String]) -> Result<Plugin, RegistryError> {
+    let allow = AllowRemote::parse(allow_remote)?;
+    runtime
+        .remote(&key.name, endpoint, &RemoteOptions { limits: None, allow })
+        .map_err(|source| RegistryError::Load { key: key.clone(), source: Box::new(source) })
+}
+
+/// Loads locked plugin `locked` as `want` says: a remote plugin from its endpoint (checked
+/// against the hash the lock holds of it), a wasm plugin from the store.
+fn load_locked(
+    runtime: &Runtime,
+    home: &Home,
+    key: &Key,
+    locked: &LockedPlugin,
+    want: Option<&DesiredPlugin>,
+) -> Result<(Plugin, semver::Version, Json, Option<Manifest>), RegistryError> {
+    if locked.api == REMOTE_API {
+        let bad = |reason: String| RegistryError::BadHandler { handler: locked.source.clone(), reason };
+        let endpoint = Endpoint::parse(&locked.source).map_err(|e| bad(e.reason))?;
+        let plugin = load_remote(runtime, key, &endpoint, want.map(|d| d.allow_remote.as_slice()).unwrap_or_default())?;
+        if plugin.sha256() != locked.wasm_sha256 {
+            return Err(RegistryError::Tampered { path: home.lock_path(), expected: locked.wasm_sha256.clone(), actual: plugin.sha256() });
+        }
+        return Ok((plugin, semver::Version::new(0, 0, 0), Json::from(&serde_json::json!({})), None));
+    }
+    let grants = want.map(|d| d.grants.clone()).unwrap_or_default();
+    let wasm = home.store_get(&locked.wasm_sha256, "wasm")?;
+    let manifest = stored_manifest(home, locked)?;
+    let (plugin, version, config) = load_installed(runtime, key, &wasm, manifest.as_ref(), &grants)?;
+    Ok((plugin, version, config, manifest))
 }
 
 /// The poll interval of each trigger that has one (the operator's, else the manifest's),
@@ -114,11 +149,8 @@ impl Registry {
                     keep.push(key);
                     continue;
                 }
-                let grants = want.map(|d| d.grants.clone()).unwrap_or_default();
                 let loaded = (|| {
-                    let wasm = home.store_get(&locked.wasm_sha256, "wasm")?;
-                    let manifest = stored_manifest(home, locked)?;
-                    let (plugin, version, config) = load_installed(runtime, &key, &wasm, manifest.as_ref(), &grants)?;
+                    let (plugin, version, config, manifest) = load_locked(runtime, home, &key, locked, want)?;
                     let config = merged_config(config, want.and_then(|d| d.config.as_ref()));
                     if let Some(m) = &manifest {
                         let problems = m.config_problems(&config.to_value().unwrap_or_default());

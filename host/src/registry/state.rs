@@ -35,8 +35,15 @@ pub struct DesiredPlugin {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
-    /// Where it was installed from (a directory with `plinth.toml`, or a `.wasm`).
+    /// Where it was installed from (a directory with `plinth.toml`, or a `.wasm`); for a
+    /// remote plugin, its endpoint (`grpc://host:port/Svc.Method`).
     pub source: String,
+    /// `wasm` (the default, not written) or `grpc`: a remote plugin, Orch8's `plugin_type`.
+    #[serde(default, skip_serializing_if = "PluginType::is_wasm")]
+    pub plugin_type: PluginType,
+    /// Internal addresses a remote plugin may reach (host patterns, e.g. `127.0.0.1:*`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_remote: Vec<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
     #[serde(default)]
@@ -60,6 +67,29 @@ pub struct DesiredPlugin {
     /// When its desired state last changed, RFC 3339 UTC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
+}
+
+/// What a plugin is: wasm run here, or a remote service (Orch8's `plugin_type`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginType {
+    #[default]
+    Wasm,
+    /// A remote plugin: JSON over HTTP/2 (Orch8 calls it gRPC).
+    Grpc,
+}
+
+impl PluginType {
+    fn is_wasm(&self) -> bool {
+        *self == PluginType::Wasm
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PluginType::Wasm => "wasm",
+            PluginType::Grpc => "grpc",
+        }
+    }
 }
 
 /// Now, as the RFC 3339 UTC timestamps of [`DesiredPlugin`].

@@ -147,6 +147,34 @@ impl Remotes {
         let client = self.client.get_or_init(Client::start).as_ref().map_err(|e| InvokeError::Host(e.clone()))?;
         client.call(endpoint, envelope, limits, allow)
     }
+
+    /// Checks that `endpoint` answers: its name resolves to addresses `allow` lets it reach,
+    /// and one of them accepts a connection within `timeout` (no request is sent: a call
+    /// could have effects).
+    pub(crate) fn probe(&self, endpoint: &Endpoint, allow: &AllowRemote, timeout: Duration) -> Result<(), InvokeError> {
+        let client = self.client.get_or_init(Client::start).as_ref().map_err(|e| InvokeError::Host(e.clone()))?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let (endpoint, allow) = (endpoint.clone(), allow.clone());
+        client.handle.spawn(async move {
+            let work = async {
+                let addrs = vetted(&endpoint, &allow).await?;
+                tokio::net::TcpStream::connect(&addrs[..])
+                    .await
+                    .map(drop)
+                    .map_err(|e| InvokeError::RemoteUnreachable { endpoint: endpoint.handler(), reason: format!("cannot connect: {e}") })
+            };
+            let result = match tokio::time::timeout(timeout, work).await {
+                Ok(r) => r,
+                Err(_) => Err(InvokeError::RemoteUnreachable {
+                    endpoint: endpoint.handler(),
+                    reason: format!("no connection within {timeout:?}"),
+                }),
+            };
+            let _ = tx.send(result);
+        });
+        rx.recv_timeout(timeout + Duration::from_secs(1))
+            .unwrap_or_else(|_| Err(InvokeError::Host("the remote-plugin client did not answer; it may have stopped".into())))
+    }
 }
 
 /// The async half: its own thread and tokio runtime, and one HTTP/2 client per transport.
@@ -226,14 +254,7 @@ async fn request(
 ) -> Result<Json, InvokeError> {
     let handler = endpoint.handler();
     let unreachable = |reason: String| InvokeError::RemoteUnreachable { endpoint: handler.clone(), reason };
-    let resolved = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port)))
-        .await
-        .map_err(|_| unreachable(format!("resolving `{}` took longer than {CONNECT_TIMEOUT:?}", endpoint.host)))?
-        .map_err(|e| unreachable(format!("cannot resolve `{}`: {e}", endpoint.host)))?
-        .collect::<Vec<_>>();
-    let vetted = allow
-        .vet(endpoint.scheme(), &endpoint.host, endpoint.port, &resolved)
-        .map_err(|reason| InvokeError::RemoteRefused { endpoint: handler.clone(), reason })?;
+    let vetted = vetted(endpoint, allow).await?;
     // Plain h2c connects to the address that was vetted, so a name that resolves elsewhere
     // a moment later (DNS rebinding) cannot move the request inside. With TLS the client
     // resolves the name again, and the certificate must match it: a rebound name reaches a
@@ -269,6 +290,20 @@ async fn request(
         Err(e) => return Ok(raw(&String::from_utf8_lossy(e.as_bytes()))),
     };
     if serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok() { Ok(Json::from_checked(text)) } else { Ok(raw(&text)) }
+}
+
+/// The addresses `endpoint` resolves to, if `allow` lets remote plugins reach all of them.
+async fn vetted(endpoint: &Endpoint, allow: &AllowRemote) -> Result<Vec<std::net::SocketAddr>, InvokeError> {
+    let handler = endpoint.handler();
+    let unreachable = |reason: String| InvokeError::RemoteUnreachable { endpoint: handler.clone(), reason };
+    let resolved = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port)))
+        .await
+        .map_err(|_| unreachable(format!("resolving `{}` took longer than {CONNECT_TIMEOUT:?}", endpoint.host)))?
+        .map_err(|e| unreachable(format!("cannot resolve `{}`: {e}", endpoint.host)))?
+        .collect::<Vec<_>>();
+    allow
+        .vet(endpoint.scheme(), &endpoint.host, endpoint.port, &resolved)
+        .map_err(|reason| InvokeError::RemoteRefused { endpoint: handler.clone(), reason })
 }
 
 /// A 2xx body that is not JSON, as Orch8 hands it on: `{"raw": body}`.

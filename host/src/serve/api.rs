@@ -16,6 +16,7 @@ use super::auth::Role;
 use super::error::ApiError;
 use super::store::{Edit, PluginRecord};
 use super::{App, Auth, invoke};
+use crate::registry::state::PluginType;
 use crate::registry::{Key, Meta, check_name};
 
 /// Orch8's limits on registry fields.
@@ -159,7 +160,7 @@ pub(crate) fn record_json(app: &App, r: &PluginRecord) -> Value {
     let locked = r.locked.as_ref();
     json!({
         "name": r.key.name,
-        "plugin_type": "wasm",
+        "plugin_type": r.plugin_type.as_str(),
         "source": r.source,
         "tenant_id": r.key.tenant.clone().unwrap_or_default(),
         "enabled": r.enabled,
@@ -243,11 +244,17 @@ fn pending_record(app: &App, caller: &Caller, name: &str) -> Option<Value> {
 }
 
 /// What `GET` shows of a plugin being installed, before the install has compiled it.
-pub(crate) fn installing_json(key: &Key, source: &str, config: Option<&toml::Table>, description: Option<&str>) -> Value {
+pub(crate) fn installing_json(
+    key: &Key,
+    plugin_type: PluginType,
+    source: &str,
+    config: Option<&toml::Table>,
+    description: Option<&str>,
+) -> Value {
     let now = crate::registry::state::now_rfc3339();
     json!({
         "name": key.name,
-        "plugin_type": "wasm",
+        "plugin_type": plugin_type.as_str(),
         "source": source,
         "tenant_id": key.tenant.clone().unwrap_or_default(),
         "enabled": true,
@@ -407,15 +414,20 @@ async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
         return Err(ApiError::bad_request(format!("name is {} characters, over the {MAX_NAME}-character limit", body.name.len())));
     }
     check_name("name", &body.name).map_err(ApiError::bad_request)?;
-    if body.plugin_type != "wasm" {
-        return Err(ApiError::bad_request(format!("plugin_type `{}` is not served by this plinth (it serves `wasm`)", body.plugin_type)));
+    let key = Key { tenant: write_tenant(&caller, body.tenant_id.as_deref())?, name: body.name.clone() };
+    // `allow_remote` is the operator's (plugins.toml, `--allow-remote`), never an API client's.
+    let meta = Meta { config: config_table(body.config)?, description: body.description, allow_remote: None };
+    match body.plugin_type.as_str() {
+        "wasm" => {}
+        "grpc" => return create_remote(app, key, body.source, meta).await,
+        other => {
+            return Err(ApiError::bad_request(format!("plugin_type `{other}` is not served by this plinth (it serves `wasm` and `grpc`)")));
+        }
     }
     let source = check_source(&body.source)?;
-    let key = Key { tenant: write_tenant(&caller, body.tenant_id.as_deref())?, name: body.name.clone() };
-    let meta = Meta { config: config_table(body.config)?, description: body.description };
     readable(&source).await?;
     not_stored(&app, &key).await?;
-    let record = installing_json(&key, &body.source, meta.config.as_ref(), meta.description.as_deref());
+    let record = installing_json(&key, PluginType::Wasm, &body.source, meta.config.as_ref(), meta.description.as_deref());
     let task_app = app.clone();
     let k = key.clone();
     installing(&app, key, "installing", record, async move {
@@ -429,6 +441,34 @@ async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
         Ok(StatusCode::CREATED)
     })
     .await
+}
+
+/// `POST /plugins` of a remote plugin (`plugin_type: "grpc"`, `source: "host:port/Svc.Method"`).
+async fn create_remote(app: Arc<App>, key: Key, source: String, meta: Meta) -> Result<Response, ApiError> {
+    let handler = remote_source(&source)?;
+    not_stored(&app, &key).await?;
+    let record = installing_json(&key, PluginType::Grpc, &handler, meta.config.as_ref(), meta.description.as_deref());
+    let task_app = app.clone();
+    let k = key.clone();
+    installing(&app, key, "installing", record, async move {
+        let app = task_app;
+        let _write = app.writes.lock().await;
+        not_stored(&app, &k).await?;
+        let (store, runtime, key) = (app.store.clone(), app.runtime.clone(), k.clone());
+        blocking(move || store.install_remote(&runtime, &key, &handler, meta)).await?;
+        app.reconcile().await?;
+        Ok(StatusCode::CREATED)
+    })
+    .await
+}
+
+/// A remote plugin's `source`, checked: `host:port/Svc.Method` (or `grpc://…`, `grpcs://…`),
+/// as its handler reference.
+fn remote_source(source: &str) -> Result<String, ApiError> {
+    if source.len() > MAX_SOURCE {
+        return Err(ApiError::bad_request(format!("source is {} characters, over the {MAX_SOURCE}-character limit", source.len())));
+    }
+    crate::remote::Endpoint::parse(source).map(|e| e.handler()).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// Whether an install task has finished, and whether its client was answered `202`.
@@ -502,12 +542,19 @@ async fn patch(State(app): State<Arc<App>>, headers: HeaderMap, Path(name): Path
     let caller = Caller::of(&app, &headers)?;
     caller.require_admin()?;
     let body: PatchBody = json_body(body, app.config.max_body).await?;
-    let source = body.source.as_deref().map(check_source).transpose()?;
     let edit = Edit { enabled: body.enabled, config: config_table(body.config)?, description: body.description };
-    if let Some(source) = &source {
-        readable(source).await?;
-    }
     let key = target(&app, &caller, &name).await?;
+    let remote = records(&app).await?.iter().any(|r| r.key == key && r.plugin_type == PluginType::Grpc);
+    // A remote plugin's new source is an endpoint; a wasm plugin's a path on the server.
+    let source = match body.source.as_deref() {
+        Some(s) if remote => Some(PathBuf::from(remote_source(s)?)),
+        Some(s) => {
+            let path = check_source(s)?;
+            readable(&path).await?;
+            Some(path)
+        }
+        None => None,
+    };
     let task_app = app.clone();
     let write = async move {
         let app = task_app;

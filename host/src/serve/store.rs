@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::caps::grants::Grants;
 use crate::engine::Runtime;
-use crate::registry::state::{Home, LockedPlugin};
+use crate::registry::state::{Home, LockedPlugin, PluginType};
 use crate::registry::{self, Discovery, Export, Key, Meta, Registry, RegistryError};
 use crate::types::Kind;
 
@@ -16,6 +16,8 @@ use crate::types::Kind;
 #[derive(Debug, Clone)]
 pub struct PluginRecord {
     pub key: Key,
+    /// `wasm` or `grpc` (a remote plugin).
+    pub plugin_type: PluginType,
     pub source: String,
     pub enabled: bool,
     pub config: serde_json::Value,
@@ -57,7 +59,10 @@ pub trait StateStore: Send + Sync + 'static {
     /// Installs from `source` (a path on the server) for `key.tenant`; the name comes from
     /// the source and must be `key.name`.
     fn install(&self, runtime: &Runtime, key: &Key, source: &Path, meta: Meta) -> Result<(), RegistryError>;
-    /// Reinstalls `key` from `source` (hot reload: running calls finish on the old code).
+    /// Registers remote plugin `key` at `handler` (`grpc://host:port/Svc.Method`).
+    fn install_remote(&self, runtime: &Runtime, key: &Key, handler: &str, meta: Meta) -> Result<(), RegistryError>;
+    /// Reinstalls `key` from `source` (hot reload: running calls finish on the old code);
+    /// for a remote plugin, `source` is its new endpoint.
     fn update(&self, runtime: &Runtime, key: &Key, source: &Path) -> Result<(), RegistryError>;
     fn edit(&self, key: &Key, edit: Edit) -> Result<(), RegistryError>;
     fn uninstall(&self, key: &Key) -> Result<(), RegistryError>;
@@ -88,6 +93,7 @@ impl StateStore for FileStore {
             .iter()
             .map(|d| PluginRecord {
                 key: d.key(),
+                plugin_type: d.plugin_type,
                 source: d.source.clone(),
                 enabled: d.enabled,
                 config: d.config.as_ref().and_then(|c| serde_json::to_value(c).ok()).unwrap_or_else(|| serde_json::json!({})),
@@ -105,6 +111,10 @@ impl StateStore for FileStore {
             return Err(RegistryError::NameMismatch { installed: key.clone(), found, path: source.to_path_buf() });
         }
         registry::install_with(runtime, &self.home, source, key.tenant.as_deref(), Grants::default(), meta, |_| true).map(|_| ())
+    }
+
+    fn install_remote(&self, runtime: &Runtime, key: &Key, handler: &str, meta: Meta) -> Result<(), RegistryError> {
+        registry::install_remote(runtime, &self.home, &key.name, handler, key.tenant.as_deref(), meta, |_| true).map(|_| ())
     }
 
     fn update(&self, runtime: &Runtime, key: &Key, source: &Path) -> Result<(), RegistryError> {

@@ -245,7 +245,10 @@ pub(crate) async fn handler(
     }
     let (state, record) = match &current {
         Some(r) => ("restarting", record_json(&app, r)),
-        None => ("installing", installing_json(&key, &unpacked.source.display().to_string(), None, None)),
+        None => (
+            "installing",
+            installing_json(&key, crate::registry::state::PluginType::Wasm, &unpacked.source.display().to_string(), None, None),
+        ),
     };
     let task_app = app.clone();
     installing(&app, key.clone(), state, record, async move {

@@ -136,3 +136,47 @@ pub fn tokens(home: &Path) -> (String, String, String) {
     };
     (make(&["token", "--admin"]), make(&["token", "--tenant", "acme"]), make(&["token", "--tenant", "beta"]))
 }
+
+/// A child process (a peer server) killed when dropped.
+pub struct Peer {
+    child: Child,
+    pub port: u16,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Peer {
+    /// Starts `cmd`, which prints `PORT <n>` once it listens; waits for that line (30 s).
+    pub fn start(mut cmd: Command) -> Peer {
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start the peer server");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(p) = line.strip_prefix("PORT ") {
+                    let _ = tx.send(p.trim().parse::<u16>().expect("a port"));
+                }
+            }
+        });
+        let port = rx.recv_timeout(Duration::from_secs(30)).expect("the peer server printed its port within 30 s");
+        Peer { child, port }
+    }
+
+    /// Stops it (the port then refuses connections).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The Orch8-shaped remote plugin on Node's own `http2` module (tests/peers).
+pub fn node_server() -> Peer {
+    let mut cmd = Command::new("node");
+    cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/peers/node_http2_plugin.mjs"));
+    Peer::start(cmd)
+}

@@ -58,7 +58,7 @@ pub enum TriggerCmd {
 fn prepare(args: &FixtureArgs, kind: Kind) -> Result<(Plugin, String, CallContext, Vec<Value>), Failure> {
     let by_name = !args.plugin.is_file() && args.plugin.extension().is_none_or(|e| e != "wasm");
     let (plugin, config) = if by_name {
-        installed(&args.plugin.to_string_lossy(), args.tenant.as_deref())?
+        installed(&args.plugin.to_string_lossy(), args.tenant.as_deref(), &[])?
     } else {
         (load(&args.plugin, &args.caps, &args.cache)?, Json::from(serde_json::json!({})))
     };

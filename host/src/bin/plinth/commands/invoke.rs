@@ -13,15 +13,16 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::remote::Remote;
-use super::{home, load, registry_runtime};
+use super::{home, load, registry_runtime_allowing};
 use crate::exit::{Failure, registry_failure};
 use crate::flags::{CacheArgs, CapArgs, parse_tenant};
 
 /// Call a plugin once and print its output JSON on stdout (logs, fuel and time on stderr).
 #[derive(Args)]
 pub struct InvokeArgs {
-    /// A component or legacy module (.wasm), or an installed plugin's name or handler
-    /// reference (name, name@version, wasm://name).
+    /// A component or legacy module (.wasm), an installed plugin's name or handler
+    /// reference (name, name@version, wasm://name), or a remote plugin's endpoint
+    /// (grpc://host:port/Svc.Method, grpcs://…).
     file: PathBuf,
     /// node, tool, trigger or listener; may be omitted when the plugin provides one kind.
     #[arg(long)]
@@ -67,6 +68,11 @@ pub struct InvokeArgs {
     /// Output cap in bytes; K, M and G suffixes are binary (default 16M).
     #[arg(long, value_parser = plinth::parse_size)]
     max_output: Option<u64>,
+    /// Let remote plugins reach this internal address (loopback, private, link-local,
+    /// metadata), as a host pattern: 127.0.0.1:*, localhost:50051. Repeatable. Public
+    /// addresses need no allowance.
+    #[arg(long, value_name = "PATTERN")]
+    allow_remote: Vec<String>,
     #[command(flatten)]
     caps: CapArgs,
     #[command(flatten)]
@@ -78,9 +84,9 @@ fn parse_json(what: &str, text: &str) -> Result<Json, Failure> {
 }
 
 /// An installed plugin by name or handler reference (when FILE is not a file).
-pub(super) fn installed(handler: &str, tenant: Option<&str>) -> Result<(Plugin, Json), Failure> {
+pub(super) fn installed(handler: &str, tenant: Option<&str>, allow_remote: &[String]) -> Result<(Plugin, Json), Failure> {
     let home = home()?;
-    let (registry, report) = Registry::open(&registry_runtime(&home)?, &home).map_err(registry_failure)?;
+    let (registry, report) = Registry::open(&registry_runtime_allowing(&home, allow_remote)?, &home).map_err(registry_failure)?;
     match registry.resolve(handler, tenant) {
         Ok(found) => Ok((found.plugin.clone(), found.config.clone())),
         Err(e @ RegistryError::NotFound { .. }) => {
@@ -105,16 +111,34 @@ pub(super) fn installed(handler: &str, tenant: Option<&str>) -> Result<(Plugin, 
 }
 
 impl InvokeArgs {
-    /// Whether FILE is a component on this machine (else an installed plugin's name).
+    /// Whether FILE is a component on this machine or a remote endpoint (else an
+    /// installed plugin's name).
     pub fn is_local_file(&self) -> bool {
-        self.file.is_file() || self.file.extension().is_some_and(|e| e == "wasm")
+        self.is_endpoint() || self.file.is_file() || self.file.extension().is_some_and(|e| e == "wasm")
     }
+
+    fn is_endpoint(&self) -> bool {
+        let f = self.file.to_string_lossy();
+        f.starts_with("grpc://") || f.starts_with("grpcs://")
+    }
+}
+
+/// The name a remote plugin called by its endpoint has (its one node's).
+const REMOTE_NODE: &str = "remote";
+
+/// A remote plugin called by its endpoint, allowed what `--allow-remote` allows.
+fn endpoint_plugin(args: &InvokeArgs) -> Result<Plugin, Failure> {
+    let endpoint = plinth::Endpoint::parse(&args.file.to_string_lossy()).map_err(|e| Failure { code: 2, error: e.into() })?;
+    let runtime = plinth::Runtime::with_config(plinth::RuntimeConfig { allow_remote: args.allow_remote.clone(), ..Default::default() })?;
+    Ok(runtime.remote(REMOTE_NODE, &endpoint, &plinth::RemoteOptions::default())?)
 }
 
 pub fn run(args: InvokeArgs) -> Result<(), Failure> {
     let by_name = !args.is_local_file();
-    let (plugin, installed_config) = if by_name {
-        let (p, config) = installed(&args.file.to_string_lossy(), args.tenant.as_deref())?;
+    let (plugin, installed_config) = if args.is_endpoint() {
+        (endpoint_plugin(&args)?, None)
+    } else if by_name {
+        let (p, config) = installed(&args.file.to_string_lossy(), args.tenant.as_deref(), &args.allow_remote)?;
         (p, Some(config))
     } else {
         (load(&args.file, &args.caps, &args.cache)?, None)
@@ -193,7 +217,7 @@ pub fn run_remote(args: InvokeArgs, remote: &Remote) -> Result<(), Failure> {
             args.fuel.is_some() || args.memory.is_some() || args.timeout.is_some() || args.max_output.is_some(),
             "--fuel/--memory/--timeout/--max-output: limits are the server's (its plugins' manifests and [limits])",
         ),
-        (args.caps.any(), "--allow-*: grants are the server operator's"),
+        (args.caps.any() || !args.allow_remote.is_empty(), "--allow-*: grants are the server operator's"),
     ];
     if let Some((_, why)) = local_only.iter().find(|(given, _)| *given) {
         return Err(Failure { code: 2, error: anyhow!("not with --server: {why}") });

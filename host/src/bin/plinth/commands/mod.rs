@@ -49,7 +49,12 @@ fn home() -> Result<Home, Failure> {
 }
 
 fn registry_runtime(home: &Home) -> Result<Runtime, Failure> {
-    let config = RuntimeConfig { cache_dir: Some(home.cache_dir()), ..RuntimeConfig::default() };
+    registry_runtime_allowing(home, &[])
+}
+
+/// [`registry_runtime`] whose remote plugins may also reach `allow_remote` (host patterns).
+fn registry_runtime_allowing(home: &Home, allow_remote: &[String]) -> Result<Runtime, Failure> {
+    let config = RuntimeConfig { cache_dir: Some(home.cache_dir()), allow_remote: allow_remote.to_vec(), ..RuntimeConfig::default() };
     Ok(Runtime::with_config(config)?)
 }
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::anyhow;
 use clap::Subcommand;
-use plinth::registry::{RegistryError, doctor, install_confirmed, repair, set_enabled, uninstall, update};
+use plinth::registry::{Meta, RegistryError, doctor, install_confirmed, install_remote, repair, set_enabled, uninstall, update};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -22,11 +22,21 @@ pub enum PluginCmd {
     /// manifest holds the plugin's asks).
     Install {
         /// A plugin directory (with plinth.toml), a plinth.toml, or a .wasm file. Stored
-        /// as an absolute path, so `update` finds it from any directory.
+        /// as an absolute path, so `update` finds it from any directory. Or a remote
+        /// plugin's endpoint, grpc://host:port/Svc.Method (h2c) or grpcs://… (TLS), with
+        /// --name.
         path: PathBuf,
         /// Install for this tenant only (default: global, visible to every tenant).
         #[arg(long, value_parser = parse_tenant)]
         tenant: Option<String>,
+        /// A remote plugin's name (required with grpc://…; a wasm plugin's comes from its
+        /// manifest or file).
+        #[arg(long)]
+        name: Option<String>,
+        /// Let this remote plugin reach an internal address (loopback, private, link-local,
+        /// metadata), as a host pattern: 127.0.0.1:*, scoring.internal:50051. Repeatable.
+        #[arg(long, value_name = "PATTERN")]
+        allow_remote: Vec<String>,
         #[command(flatten)]
         apply: Apply,
     },
@@ -92,8 +102,24 @@ impl Installed {
 pub fn run(cmd: PluginCmd) -> Result<(), Failure> {
     let home = home()?;
     match cmd {
-        PluginCmd::Install { path, tenant, apply: Apply { grants, yes } } => {
+        PluginCmd::Install { path, tenant, name, allow_remote, apply: Apply { grants, yes } } => {
             let runtime = registry_runtime(&home)?;
+            if let Some(handler) = endpoint(&path) {
+                let name = remote_name(name, &grants)?;
+                let meta = Meta { allow_remote: Some(allow_remote), ..Meta::default() };
+                let (locked, impact) = install_remote(&runtime, &home, &name, &handler, tenant.as_deref(), meta, |i| confirm(i, yes))
+                    .map_err(registry_failure)?;
+                let k = key(&locked.name, &locked.tenant);
+                let verb = if impact.unchanged { "is already installed: nothing changed" } else { "installed" };
+                outln!("{k} {verb} (remote plugin at {})", locked.source);
+                return Ok(());
+            }
+            if name.is_some() || !allow_remote.is_empty() {
+                return Err(Failure {
+                    code: 2,
+                    error: anyhow!("--name and --allow-remote are for remote plugins (grpc://host:port/Svc.Method)"),
+                });
+            }
             eprintln!("installing {}:", path.display());
             let (locked, impact) = install_confirmed(&runtime, &home, &path, tenant.as_deref(), grants.grants()?, |i| confirm(i, yes))
                 .map_err(registry_failure)?;
@@ -146,7 +172,14 @@ pub fn run(cmd: PluginCmd) -> Result<(), Failure> {
             outln!("  api:      {}", p.api);
             outln!("  exports:  {}", p.exports.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
             outln!("  source:   {}", p.source);
-            outln!("  wasm:     sha256 {}", p.wasm_sha256);
+            if p.api == plinth::REMOTE_API {
+                outln!("  type:     grpc (remote plugin, JSON over HTTP/2)");
+                if let Some(d) = d.filter(|d| !d.allow_remote.is_empty()) {
+                    outln!("  allowed:  {}", d.allow_remote.join(", "));
+                }
+            } else {
+                outln!("  wasm:     sha256 {}", p.wasm_sha256);
+            }
             if let Some(m) = &p.manifest_sha256 {
                 outln!("  manifest: sha256 {m}");
             }
@@ -194,11 +227,48 @@ pub fn run(cmd: PluginCmd) -> Result<(), Failure> {
     Ok(())
 }
 
+/// A remote plugin's endpoint, when PATH is one (`grpc://…`, `grpcs://…`).
+fn endpoint(path: &std::path::Path) -> Option<String> {
+    let text = path.to_string_lossy();
+    (text.starts_with("grpc://") || text.starts_with("grpcs://")).then(|| text.into_owned())
+}
+
+/// The `--name` a remote install needs; grants are for wasm plugins.
+fn remote_name(name: Option<String>, grants: &CapArgs) -> Result<String, Failure> {
+    if grants.any() {
+        return Err(Failure {
+            code: 2,
+            error: anyhow!("--allow-fs/env/http/stdio grant capabilities to wasm plugins; a remote plugin has none"),
+        });
+    }
+    name.ok_or_else(|| Failure { code: 2, error: anyhow!("a remote plugin needs a name: --name NAME") })
+}
+
 /// The same commands against a running `plinth serve` (`--server URL`).
 pub fn run_remote(cmd: PluginCmd, remote: &Remote) -> Result<(), Failure> {
     let path_of = |name: &str| format!("/plugins/{name}");
     match cmd {
-        PluginCmd::Install { path, tenant, apply } | PluginCmd::Update { path: Some(path), tenant, apply, .. } => {
+        PluginCmd::Install { path, tenant, name, allow_remote, apply } if endpoint(&path).is_some() => {
+            let name = remote_name(name, &apply.grants)?;
+            if !allow_remote.is_empty() {
+                return Err(Failure {
+                    code: 2,
+                    error: anyhow!(
+                        "not with --server: --allow-remote is the server operator's (`plinth serve --allow-remote`, or plugins.toml)"
+                    ),
+                });
+            }
+            let body = json!({"name": name, "plugin_type": "grpc", "source": path.to_string_lossy(), "tenant_id": tenant.clone().unwrap_or_default()});
+            let answer = remote.send(remote.request(Method::POST, "/plugins", tenant.as_deref()).json(&body))?;
+            let record = if answer.status == StatusCode::ACCEPTED { remote.settled(&name, tenant.as_deref())? } else { answer.body };
+            outln!(
+                "installed {} (remote plugin at {}) on the server: {}",
+                key(&name, &tenant),
+                record["source"].as_str().unwrap_or("?"),
+                status(&record)
+            );
+        }
+        PluginCmd::Install { path, tenant, apply, .. } | PluginCmd::Update { path: Some(path), tenant, apply, .. } => {
             no_grants(&apply)?;
             let (name, content_type, bytes) = remote::package(&path)?;
             eprintln!("uploading {} ({} KiB) as {name}:", path.display(), bytes.len() >> 10);

@@ -12,7 +12,7 @@ use plinth::registry::state::Home;
 use plinth::schedule::SchedulerConfig;
 use plinth::serve::{Auth, EventsConfig, FileStore, Role, ServeConfig, Server, Tokens};
 
-use super::registry_runtime;
+use super::registry_runtime_allowing;
 use crate::exit::Failure;
 use crate::flags::parse_tenant;
 
@@ -67,6 +67,11 @@ pub struct ServeArgs {
     /// Delay between polls of a trigger that does not ask for one, milliseconds.
     #[arg(long, default_value_t = 60_000)]
     poll_interval_ms: u64,
+    /// Let remote plugins (plugin_type grpc) reach this internal address (loopback,
+    /// private, link-local, metadata), as a host pattern: 127.0.0.1:*. Repeatable; public
+    /// addresses need no allowance.
+    #[arg(long, value_name = "PATTERN")]
+    allow_remote: Vec<String>,
     /// Log format on stderr: `text`, or `json` (one object per line, with the request id).
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -166,7 +171,7 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         status_webhook: args.status_webhook,
         ..ServeConfig::default()
     };
-    let runtime = registry_runtime(&home)?;
+    let runtime = registry_runtime_allowing(&home, &args.allow_remote)?;
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     tokio.block_on(async move {
         let store = Arc::new(FileStore::new(home));
