@@ -21,7 +21,7 @@ use crate::registry::{Key, Meta, check_name};
 
 /// Orch8's limits on registry fields.
 const MAX_NAME: usize = 255;
-const MAX_SOURCE: usize = 2048;
+pub(crate) const MAX_SOURCE: usize = 2048;
 
 pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -419,7 +419,7 @@ async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
     let meta = Meta { config: config_table(body.config)?, description: body.description, allow_remote: None };
     match body.plugin_type.as_str() {
         "wasm" => {}
-        "grpc" => return create_remote(app, key, body.source, meta).await,
+        "grpc" => return super::remote::create(app, key, body.source, meta).await,
         other => {
             return Err(ApiError::bad_request(format!("plugin_type `{other}` is not served by this plinth (it serves `wasm` and `grpc`)")));
         }
@@ -441,34 +441,6 @@ async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
         Ok(StatusCode::CREATED)
     })
     .await
-}
-
-/// `POST /plugins` of a remote plugin (`plugin_type: "grpc"`, `source: "host:port/Svc.Method"`).
-async fn create_remote(app: Arc<App>, key: Key, source: String, meta: Meta) -> Result<Response, ApiError> {
-    let handler = remote_source(&source)?;
-    not_stored(&app, &key).await?;
-    let record = installing_json(&key, PluginType::Grpc, &handler, meta.config.as_ref(), meta.description.as_deref());
-    let task_app = app.clone();
-    let k = key.clone();
-    installing(&app, key, "installing", record, async move {
-        let app = task_app;
-        let _write = app.writes.lock().await;
-        not_stored(&app, &k).await?;
-        let (store, runtime, key) = (app.store.clone(), app.runtime.clone(), k.clone());
-        blocking(move || store.install_remote(&runtime, &key, &handler, meta)).await?;
-        app.reconcile().await?;
-        Ok(StatusCode::CREATED)
-    })
-    .await
-}
-
-/// A remote plugin's `source`, checked: `host:port/Svc.Method` (or `grpc://…`, `grpcs://…`),
-/// as its handler reference.
-fn remote_source(source: &str) -> Result<String, ApiError> {
-    if source.len() > MAX_SOURCE {
-        return Err(ApiError::bad_request(format!("source is {} characters, over the {MAX_SOURCE}-character limit", source.len())));
-    }
-    crate::remote::Endpoint::parse(source).map(|e| e.handler()).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// Whether an install task has finished, and whether its client was answered `202`.
@@ -547,7 +519,7 @@ async fn patch(State(app): State<Arc<App>>, headers: HeaderMap, Path(name): Path
     let remote = records(&app).await?.iter().any(|r| r.key == key && r.plugin_type == PluginType::Grpc);
     // A remote plugin's new source is an endpoint; a wasm plugin's a path on the server.
     let source = match body.source.as_deref() {
-        Some(s) if remote => Some(PathBuf::from(remote_source(s)?)),
+        Some(s) if remote => Some(PathBuf::from(super::remote::source(s)?)),
         Some(s) => {
             let path = check_source(s)?;
             readable(&path).await?;

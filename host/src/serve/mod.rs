@@ -12,6 +12,7 @@ mod error;
 mod hooks;
 mod invoke;
 mod observe;
+mod remote;
 mod status;
 pub mod store;
 mod upload;
