@@ -31,47 +31,11 @@ impl Remote {
         self.remotes.probe(&self.endpoint, &self.allow, timeout)
     }
 
-    /// One call: the envelope out, the answer back (no fuel: nothing ran here).
+    /// One call: Orch8's envelope out (the same one legacy modules get, spliced from the
+    /// checked JSON texts), the answer back (no fuel: nothing ran here).
     pub(crate) fn call(&self, ctx: &CallContext, params: &str, limits: &Limits) -> Result<Outcome<Json>, InvokeError> {
-        let envelope = envelope(ctx, params);
+        let envelope = crate::legacy::envelope(ctx, params);
         let answer = self.remotes.call(&self.endpoint, envelope, limits, &self.allow)?;
         Ok(Outcome { output: answer.output, fuel_used: 0, wall: answer.wall, logs: Logs::default(), prewarmed: false })
-    }
-}
-
-/// Orch8's step envelope `{instance_id, block_id, params, context: {data, config}, attempt}`,
-/// written around the caller's JSON texts (checked JSON, so spliced, not re-serialized).
-fn envelope(ctx: &CallContext, params: &str) -> String {
-    let text = |s: &str| serde_json::Value::String(s.to_string()).to_string();
-    format!(
-        r#"{{"instance_id":{},"block_id":{},"params":{params},"context":{{"data":{},"config":{}}},"attempt":{}}}"#,
-        text(&ctx.instance_id),
-        text(&ctx.step_id),
-        ctx.data.as_str(),
-        ctx.config.as_str(),
-        ctx.attempt
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_envelope_is_orch8s() {
-        let ctx = CallContext {
-            instance_id: "run-\"1\"".into(),
-            step_id: "score".into(),
-            attempt: 2,
-            config: Json::parse(r#"{"k":1}"#).unwrap(),
-            data: Json::parse("[1,2]").unwrap(),
-            ..CallContext::default()
-        };
-        let v: serde_json::Value = serde_json::from_str(&envelope(&ctx, r#"{"text":"hi"}"#)).unwrap();
-        assert_eq!(
-            v,
-            serde_json::json!({"instance_id": "run-\"1\"", "block_id": "score", "params": {"text": "hi"},
-                               "context": {"data": [1, 2], "config": {"k": 1}}, "attempt": 2})
-        );
     }
 }
