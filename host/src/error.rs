@@ -198,7 +198,8 @@ impl InvokeError {
     ///
     /// Limits hit by the guest's own work (fuel, memory, stack), traps and malformed output
     /// are permanent; a busy runtime, a deadline (often load-dependent) and host faults are
-    /// retryable; a guest error says for itself.
+    /// retryable; a guest error says for itself. A remote plugin that cannot be reached or
+    /// answers ≥ 500 is retryable, another error status or a refused endpoint permanent.
     pub fn retryable(&self) -> bool {
         match self {
             InvokeError::Busy { .. } | InvokeError::DeadlineExceeded { .. } | InvokeError::Host(_) => true,

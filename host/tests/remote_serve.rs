@@ -52,6 +52,20 @@ fn the_cli_invokes_installs_and_doctors_a_remote_plugin() {
     let out = plinth(home.path(), &["plugin", "install", "grpc://nowhere/S.M", "--name", "bad", "--yes"]);
     assert!(!out.status.success() && stderr(&out).contains("port"), "{}", stderr(&out));
 
+    // An edited endpoint in the lock is refused, as a modified stored wasm is; repair
+    // rebuilds the lock from plugins.toml.
+    let lock_path = home.path().join("plinth.lock");
+    let lock = std::fs::read_to_string(&lock_path).unwrap();
+    std::fs::write(&lock_path, lock.replace("/Scoring.Score", "/Scoring.Other")).unwrap();
+    let out = plinth(home.path(), &["invoke", "scoring"]);
+    assert!(!out.status.success() && stderr(&out).contains("was modified"), "{}", stderr(&out));
+    let doctor = plinth(home.path(), &["plugin", "doctor"]);
+    assert!(!doctor.status.success() && stdout(&doctor).contains("does not load"), "{}", stdout(&doctor));
+    std::fs::write(&lock_path, "garbage [").unwrap();
+    let out = plinth(home.path(), &["plugin", "doctor", "--repair"]);
+    assert!(out.status.success() && stdout(&out).contains("scoring: locked again"), "{}{}", stdout(&out), stderr(&out));
+    assert!(plinth(home.path(), &["invoke", "scoring"]).status.success());
+
     // The service stops: doctor says so and what to do; a call is a retryable failure.
     node.stop();
     let doctor = plinth(home.path(), &["plugin", "doctor"]);
@@ -103,6 +117,25 @@ fn plinth_serve_fronts_remote_plugins() {
     // Another tenant does not see it.
     let (status, _) = invoke(&http, "/invoke/scoring/scoring", "beta");
     assert_eq!(status, 404);
+
+    // The service's own error status: permanent (422), with Orch8's details.
+    let nope = format!("127.0.0.1:{}/Scoring.Nope", node.port);
+    assert_eq!(create(None, json!({"name": "nope", "plugin_type": "grpc", "source": nope})).0, 201);
+    let (status, e) = body_of(http.post(server.url("/invoke/nope/nope")).body(envelope("{}")).send().unwrap());
+    assert_eq!((status.as_u16(), e["code"].as_str(), e["retryable"].as_bool()), (422, Some("remote_rejected"), Some(false)), "{e}");
+    assert_eq!(e["details"]["status"], 404, "{e}");
+
+    // The CLI against the server registers one too; an allowance is not the client's to give.
+    let out = plinth(
+        home.path(),
+        &["--server", &server.url, "plugin", "install", &format!("grpc://{source}"), "--name", "via-cli", "--allow-remote", "127.0.0.1:*"],
+    );
+    assert!(!out.status.success() && stderr(&out).contains("--allow-remote is the server operator's"), "{}", stderr(&out));
+    let out = plinth(home.path(), &["--server", &server.url, "plugin", "install", &format!("grpc://{source}"), "--name", "via-cli"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = plinth(home.path(), &["--server", &server.url, "invoke", "via-cli", "--params", r#"{"text":"ab"}"#]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(serde_json::from_str::<Value>(stdout(&out).trim()).unwrap()["score"], 2);
 
     // Bad input is the client's error.
     let (status, e) = create(None, json!({"name": "broken", "plugin_type": "grpc", "source": "no-port/S.M"}));
@@ -157,4 +190,80 @@ fn a_server_without_allow_remote_refuses_internal_endpoints() {
 
 fn body_of(r: reqwest::blocking::Response) -> (reqwest::StatusCode, Value) {
     body(r)
+}
+
+/// A CA and a `localhost` server certificate it signed, made with the `openssl` tool.
+fn test_certificates(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    run(&[&["req", "-x509"][..], &ec, &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=plinth test CA"]].concat());
+    run(&[&["req"][..], &ec, &["-keyout", "key.pem", "-out", "leaf.csr", "-subj", "/CN=localhost"]].concat());
+    std::fs::write(dir.join("leaf.ext"), "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+    ]);
+}
+
+#[test]
+fn grpcs_speaks_tls_with_alpn_h2_and_checks_the_certificate() {
+    let home = tempfile::tempdir().unwrap();
+    let certs = tempfile::tempdir().unwrap();
+    test_certificates(certs.path());
+    let mut cmd = std::process::Command::new("node");
+    cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/peers/node_http2_plugin.mjs"))
+        .args(["0", "--tls"])
+        .arg(certs.path().join("key.pem"))
+        .arg(certs.path().join("cert.pem"));
+    let node = Peer::start(cmd);
+    let handler = format!("grpcs://localhost:{}/Scoring.Score", node.port);
+    let allow = format!("localhost:{}", node.port);
+    let invoke = |roots: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_plinth"))
+            .args(["invoke", &handler, "--params", r#"{"text":"secure"}"#, "--allow-remote", &allow])
+            .env("PLINTH_HOME", home.path())
+            .env("SSL_CERT_FILE", roots)
+            .env_remove("SSL_CERT_DIR")
+            .output()
+            .unwrap()
+    };
+    // Trusting the test CA: the call goes over TLS (the server accepts only ALPN h2).
+    let out = invoke(&certs.path().join("ca.pem"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!((v["tls"].as_bool(), v["score"].as_u64()), (Some(true), Some(6)), "{v}");
+    // Trusting another CA only: the server cannot prove it is `localhost`.
+    let other = tempfile::tempdir().unwrap();
+    test_certificates(other.path());
+    let out = invoke(&other.path().join("ca.pem"));
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(stderr(&out).contains("cannot reach the remote plugin") && stderr(&out).contains("certificate"), "{}", stderr(&out));
+    // No usable roots at all: TLS calls say why; h2c calls are not affected.
+    let out = invoke(&certs.path().join("not-there.pem"));
+    assert!(!out.status.success() && stderr(&out).contains("root certificates"), "{}", stderr(&out));
+    let plain = node_server();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_plinth"))
+        .args(["invoke", &format!("grpc://127.0.0.1:{}/Scoring.Score", plain.port), "--allow-remote", "127.0.0.1:*"])
+        .env("PLINTH_HOME", home.path())
+        .env("SSL_CERT_FILE", certs.path().join("not-there.pem"))
+        .env_remove("SSL_CERT_DIR")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
 }

@@ -2,11 +2,19 @@
 // (no TLS), one JSON envelope in, the step's output out. Written for Plinth's tests; it is
 // a server Plinth's code did not produce. Prints `PORT <n>` once it listens.
 //
-//   node tests/peers/node_http2_plugin.mjs [PORT]
+//   node tests/peers/node_http2_plugin.mjs [PORT] [--tls KEY.pem CERT.pem]
+//
+// With --tls it serves TLS with ALPN h2 only (Orch8's grpcs://).
+import fs from 'node:fs';
 import http2 from 'node:http2';
 
+const args = process.argv.slice(2);
+const tls = args.indexOf('--tls');
+const server = tls >= 0
+  ? http2.createSecureServer({ key: fs.readFileSync(args[tls + 1]), cert: fs.readFileSync(args[tls + 2]) })
+  : http2.createServer();
+const port = Number(tls === 0 ? 0 : args[0] || 0);
 let calls = 0;
-const server = http2.createServer();
 server.on('stream', (stream, headers) => {
   const path = headers[':path'];
   const chunks = [];
@@ -36,10 +44,11 @@ server.on('stream', (stream, headers) => {
       context: envelope.context,
       content_type: headers['content-type'],
       served_by: 'node-http2',
+      tls: tls >= 0,
       port: server.address().port,
     });
   });
 });
-server.listen(Number(process.argv[2] || 0), '127.0.0.1', () => {
+server.listen(port, '127.0.0.1', () => {
   console.log(`PORT ${server.address().port}`);
 });

@@ -4,12 +4,11 @@
 //! `plinth plugin doctor --repair`, so the two always agree.
 
 use super::install::rebuild_entry;
-use super::refresh::{load_installed, load_remote, stored_manifest};
+use super::refresh::{load_installed, load_locked_remote, stored_manifest};
 use super::state::{Home, LockFile};
 use super::{Key, RegistryError};
 use crate::engine::Runtime;
 use crate::plugin::REMOTE_API;
-use crate::remote::Endpoint;
 
 /// How long doctor waits for a remote plugin's endpoint to accept a connection.
 const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
@@ -58,17 +57,9 @@ pub fn doctor(runtime: &Runtime, home: &Home) -> Result<Vec<Problem>, RegistryEr
         if locked.api == REMOTE_API {
             // A remote plugin: its entry must load, and its endpoint answer.
             let fix = format!("plinth plugin update {} grpc://HOST:PORT/Svc.Method{t} --yes", key.name);
-            let endpoint = match Endpoint::parse(&locked.source) {
-                Ok(e) => e,
-                Err(e) => {
-                    add(&key, e.to_string(), fix);
-                    continue;
-                }
-            };
-            let allow = want.map(|d| d.allow_remote.as_slice()).unwrap_or_default();
-            match load_remote(runtime, &key, &endpoint, allow).map(|p| p.probe(PROBE_TIMEOUT)) {
+            match load_locked_remote(runtime, home, &key, locked, want).map(|p| p.probe(PROBE_TIMEOUT)) {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => add(&key, format!("does not answer: {e}"), format!("start the service at {endpoint}, or {fix}")),
+                Ok(Err(e)) => add(&key, format!("does not answer: {e}"), format!("start the service at {}, or {fix}", locked.source)),
                 Err(e) => add(&key, format!("does not load: {e}"), fix),
             }
             continue;

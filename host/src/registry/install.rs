@@ -210,6 +210,8 @@ fn transaction(
 ) -> Result<(state::LockedPlugin, Impact), RegistryError> {
     let key = Key { tenant: tenant.map(str::to_string), name: src.name.clone() };
     let plugin_type = if src.remote.is_some() { PluginType::Grpc } else { PluginType::Wasm };
+    // Read before the state lock (loading must not hold it); the write under the lock
+    // records what this load was checked with.
     let old_allow = home.read_desired()?.find(&key).map(|d| d.allow_remote.clone()).unwrap_or_default();
     let allow_remote = meta.allow_remote.clone().unwrap_or(old_allow);
     let (plugin, version) = load_source(runtime, &key, &src, &grants, &allow_remote)?;

@@ -61,6 +61,24 @@ pub(crate) fn load_remote(runtime: &Runtime, key: &Key, endpoint: &Endpoint, all
         .map_err(|source| RegistryError::Load { key: key.clone(), source: Box::new(source) })
 }
 
+/// A locked remote plugin: its endpoint, checked against the hash the lock holds of it (an
+/// edited `source` is refused, as a modified stored wasm is).
+pub(crate) fn load_locked_remote(
+    runtime: &Runtime,
+    home: &Home,
+    key: &Key,
+    locked: &LockedPlugin,
+    want: Option<&DesiredPlugin>,
+) -> Result<Plugin, RegistryError> {
+    let bad = |reason: String| RegistryError::BadHandler { handler: locked.source.clone(), reason };
+    let endpoint = Endpoint::parse(&locked.source).map_err(|e| bad(e.reason))?;
+    let plugin = load_remote(runtime, key, &endpoint, want.map(|d| d.allow_remote.as_slice()).unwrap_or_default())?;
+    if plugin.sha256() != locked.wasm_sha256 {
+        return Err(RegistryError::Tampered { path: home.lock_path(), expected: locked.wasm_sha256.clone(), actual: plugin.sha256() });
+    }
+    Ok(plugin)
+}
+
 /// Loads locked plugin `locked` as `want` says: a remote plugin from its endpoint (checked
 /// against the hash the lock holds of it), a wasm plugin from the store.
 fn load_locked(
@@ -71,12 +89,7 @@ fn load_locked(
     want: Option<&DesiredPlugin>,
 ) -> Result<(Plugin, semver::Version, Json, Option<Manifest>), RegistryError> {
     if locked.api == REMOTE_API {
-        let bad = |reason: String| RegistryError::BadHandler { handler: locked.source.clone(), reason };
-        let endpoint = Endpoint::parse(&locked.source).map_err(|e| bad(e.reason))?;
-        let plugin = load_remote(runtime, key, &endpoint, want.map(|d| d.allow_remote.as_slice()).unwrap_or_default())?;
-        if plugin.sha256() != locked.wasm_sha256 {
-            return Err(RegistryError::Tampered { path: home.lock_path(), expected: locked.wasm_sha256.clone(), actual: plugin.sha256() });
-        }
+        let plugin = load_locked_remote(runtime, home, key, locked, want)?;
         return Ok((plugin, semver::Version::new(0, 0, 0), Json::from(&serde_json::json!({})), None));
     }
     let grants = want.map(|d| d.grants.clone()).unwrap_or_default();

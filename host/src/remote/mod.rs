@@ -17,7 +17,7 @@
 
 pub mod guard;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 pub use guard::AllowRemote;
@@ -38,7 +38,7 @@ const BODY_PREVIEW: usize = 1024;
 pub struct Endpoint {
     /// TLS (`grpcs://`) or plain h2c (`grpc://`).
     pub secure: bool,
-    /// Host name or address as written (IPv6 without brackets).
+    /// Host name (lowercased) or address (IPv6 without brackets).
     pub host: String,
     pub port: u16,
     /// The path after the address, verbatim, with its leading `/` (e.g. `/Svc.Method`).
@@ -134,6 +134,30 @@ pub(crate) struct Answer {
     pub wall: Duration,
 }
 
+/// One remote plugin's endpoint and allowance, with what its calls need worked out once at
+/// registration (its handler text for errors, its TLS URL) rather than per call.
+#[derive(Debug)]
+pub(crate) struct Target {
+    pub(crate) endpoint: Endpoint,
+    allow: AllowRemote,
+    handler: String,
+    /// `https://host:port/Svc.Method` (a TLS call connects by name; an h2c call by the
+    /// address it vetted, so its URL is made per call).
+    tls_url: String,
+}
+
+impl Target {
+    pub(crate) fn new(endpoint: Endpoint, allow: AllowRemote) -> Target {
+        let handler = endpoint.handler();
+        let tls_url = format!("https://{}{}", endpoint.authority(), endpoint.path);
+        Target { endpoint, allow, handler, tls_url }
+    }
+
+    fn unreachable(&self, reason: String) -> InvokeError {
+        InvokeError::RemoteUnreachable { endpoint: self.handler.clone(), reason }
+    }
+}
+
 /// The runtime's remote-plugin client, started on first use.
 #[derive(Default)]
 pub(crate) struct Remotes {
@@ -141,34 +165,28 @@ pub(crate) struct Remotes {
 }
 
 impl Remotes {
-    /// POSTs `envelope` (JSON text) to `endpoint` and reads the answer, within the call's
-    /// deadline, its output cap, and what `allow` lets it reach.
-    pub(crate) fn call(&self, endpoint: &Endpoint, envelope: String, limits: &Limits, allow: &AllowRemote) -> Result<Answer, InvokeError> {
+    /// POSTs `envelope` (JSON text) to `target` and reads the answer, within the call's
+    /// deadline and output cap, reaching only what the target's allowance lets it.
+    pub(crate) fn call(&self, target: &Arc<Target>, envelope: String, limits: &Limits) -> Result<Answer, InvokeError> {
         let client = self.client.get_or_init(Client::start).as_ref().map_err(|e| InvokeError::Host(e.clone()))?;
-        client.call(endpoint, envelope, limits, allow)
+        client.call(target, envelope, limits)
     }
 
-    /// Checks that `endpoint` answers: its name resolves to addresses `allow` lets it reach,
-    /// and one of them accepts a connection within `timeout` (no request is sent: a call
-    /// could have effects).
-    pub(crate) fn probe(&self, endpoint: &Endpoint, allow: &AllowRemote, timeout: Duration) -> Result<(), InvokeError> {
+    /// Checks that `target` answers: its name resolves to addresses it may reach, and one
+    /// of them accepts a connection within `timeout` (no request is sent: a call could
+    /// have effects).
+    pub(crate) fn probe(&self, target: &Arc<Target>, timeout: Duration) -> Result<(), InvokeError> {
         let client = self.client.get_or_init(Client::start).as_ref().map_err(|e| InvokeError::Host(e.clone()))?;
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let (endpoint, allow) = (endpoint.clone(), allow.clone());
+        let target = target.clone();
         client.handle.spawn(async move {
             let work = async {
-                let addrs = vetted(&endpoint, &allow).await?;
-                tokio::net::TcpStream::connect(&addrs[..])
-                    .await
-                    .map(drop)
-                    .map_err(|e| InvokeError::RemoteUnreachable { endpoint: endpoint.handler(), reason: format!("cannot connect: {e}") })
+                let addrs = vetted(&target).await?;
+                tokio::net::TcpStream::connect(&addrs[..]).await.map(drop).map_err(|e| target.unreachable(format!("cannot connect: {e}")))
             };
             let result = match tokio::time::timeout(timeout, work).await {
                 Ok(r) => r,
-                Err(_) => Err(InvokeError::RemoteUnreachable {
-                    endpoint: endpoint.handler(),
-                    reason: format!("no connection within {timeout:?}"),
-                }),
+                Err(_) => Err(target.unreachable(format!("no connection within {timeout:?}"))),
             };
             let _ = tx.send(result);
         });
@@ -181,7 +199,9 @@ impl Remotes {
 struct Client {
     handle: tokio::runtime::Handle,
     h2c: reqwest::Client,
-    tls: reqwest::Client,
+    /// An error when the machine's root certificates cannot be used: then only `grpcs://`
+    /// calls fail, with that reason, and h2c ones still work.
+    tls: Result<reqwest::Client, String>,
     /// Dropped with the client: ends the thread.
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -197,9 +217,18 @@ impl Client {
                 .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("plinth/", env!("CARGO_PKG_VERSION")))
                 .build()
-                .map_err(|e| format!("cannot build the remote-plugin HTTP client: {e}"))
+                .map_err(|e| crate::error::chain(&e))
         };
-        let (h2c, tls) = (build(reqwest::Client::builder())?, build(reqwest::Client::builder().https_only(true))?);
+        // h2c never does TLS: no root certificates to load (a machine without any must still
+        // reach plain endpoints).
+        let plain = reqwest::Client::builder().tls_certs_only(std::iter::empty());
+        let h2c = build(plain).map_err(|e| format!("cannot build the remote-plugin HTTP client: {e}"))?;
+        let tls = build(reqwest::Client::builder().https_only(true)).map_err(|e| {
+            format!(
+                "cannot make TLS connections ({e}): the machine's root certificates could not be loaded \
+                 (install ca-certificates, or point SSL_CERT_FILE at a PEM bundle)"
+            )
+        });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::Builder::new()
@@ -221,14 +250,18 @@ impl Client {
         Ok(Client { handle, h2c, tls, _stop: stop })
     }
 
-    fn call(&self, endpoint: &Endpoint, envelope: String, limits: &Limits, allow: &AllowRemote) -> Result<Answer, InvokeError> {
+    fn call(&self, target: &Arc<Target>, envelope: String, limits: &Limits) -> Result<Answer, InvokeError> {
         let start = Instant::now();
         let timeout = limits.timeout;
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let http = if endpoint.secure { self.tls.clone() } else { self.h2c.clone() };
-        let (endpoint_c, allow, max_output) = (endpoint.clone(), allow.clone(), limits.max_output);
+        let http = if target.endpoint.secure {
+            self.tls.clone().map_err(|reason| InvokeError::RemoteUnreachable { endpoint: target.handler.clone(), reason })?
+        } else {
+            self.h2c.clone()
+        };
+        let (target, max_output) = (target.clone(), limits.max_output);
         self.handle.spawn(async move {
-            let work = request(&http, &endpoint_c, envelope, &allow, max_output);
+            let work = request(&http, &target, envelope, max_output);
             let result = match tokio::time::timeout(timeout, work).await {
                 Ok(r) => r,
                 Err(_) => Err(InvokeError::DeadlineExceeded { timeout }),
@@ -245,22 +278,16 @@ impl Client {
 }
 
 /// Resolves, vets and POSTs; reads at most `max_output` bytes of the answer.
-async fn request(
-    http: &reqwest::Client,
-    endpoint: &Endpoint,
-    envelope: String,
-    allow: &AllowRemote,
-    max_output: usize,
-) -> Result<Json, InvokeError> {
-    let handler = endpoint.handler();
-    let unreachable = |reason: String| InvokeError::RemoteUnreachable { endpoint: handler.clone(), reason };
-    let vetted = vetted(endpoint, allow).await?;
+async fn request(http: &reqwest::Client, target: &Target, envelope: String, max_output: usize) -> Result<Json, InvokeError> {
+    let endpoint = &target.endpoint;
+    let unreachable = |reason: String| target.unreachable(reason);
+    let vetted = vetted(target).await?;
     // Plain h2c connects to the address that was vetted, so a name that resolves elsewhere
     // a moment later (DNS rebinding) cannot move the request inside. With TLS the client
     // resolves the name again, and the certificate must match it: a rebound name reaches a
     // server that cannot prove it is that name.
     let url = if endpoint.secure {
-        format!("https://{}{}", endpoint.authority(), endpoint.path)
+        target.tls_url.clone()
     } else {
         let addr = vetted[0];
         format!("http://{addr}{}", endpoint.path)
@@ -283,7 +310,7 @@ async fn request(
         body.extend_from_slice(&chunk);
     }
     if !(200..300).contains(&status) {
-        return Err(InvokeError::RemoteStatus { endpoint: handler, status, body: preview(&body) });
+        return Err(InvokeError::RemoteStatus { endpoint: target.handler.clone(), status, body: preview(&body) });
     }
     let text = match String::from_utf8(body) {
         Ok(t) => t,
@@ -292,18 +319,20 @@ async fn request(
     if serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok() { Ok(Json::from_checked(text)) } else { Ok(raw(&text)) }
 }
 
-/// The addresses `endpoint` resolves to, if `allow` lets remote plugins reach all of them.
-async fn vetted(endpoint: &Endpoint, allow: &AllowRemote) -> Result<Vec<std::net::SocketAddr>, InvokeError> {
-    let handler = endpoint.handler();
-    let unreachable = |reason: String| InvokeError::RemoteUnreachable { endpoint: handler.clone(), reason };
+/// The addresses `target` resolves to, if its allowance lets it reach all of them (an IP
+/// literal resolves without a lookup).
+async fn vetted(target: &Target) -> Result<Vec<std::net::SocketAddr>, InvokeError> {
+    let endpoint = &target.endpoint;
+    let unreachable = |reason: String| target.unreachable(reason);
     let resolved = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port)))
         .await
         .map_err(|_| unreachable(format!("resolving `{}` took longer than {CONNECT_TIMEOUT:?}", endpoint.host)))?
         .map_err(|e| unreachable(format!("cannot resolve `{}`: {e}", endpoint.host)))?
         .collect::<Vec<_>>();
-    allow
+    target
+        .allow
         .vet(endpoint.scheme(), &endpoint.host, endpoint.port, &resolved)
-        .map_err(|reason| InvokeError::RemoteRefused { endpoint: handler.clone(), reason })
+        .map_err(|reason| InvokeError::RemoteRefused { endpoint: target.handler.clone(), reason })
 }
 
 /// A 2xx body that is not JSON, as Orch8 hands it on: `{"raw": body}`.

@@ -1,6 +1,5 @@
 //! The routes, who may call them, and the registry API (Orch8's `/plugins`).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -14,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::auth::Role;
 use super::error::ApiError;
+use super::source::Source;
 use super::store::{Edit, PluginRecord};
 use super::{App, Auth, invoke};
 use crate::registry::state::PluginType;
@@ -21,7 +21,6 @@ use crate::registry::{Key, Meta, check_name};
 
 /// Orch8's limits on registry fields.
 const MAX_NAME: usize = 255;
-pub(crate) const MAX_SOURCE: usize = 2048;
 
 pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new()
@@ -393,19 +392,6 @@ fn config_table(config: Option<Value>) -> Result<Option<toml::Table>, ApiError> 
     }
 }
 
-fn check_source(source: &str) -> Result<PathBuf, ApiError> {
-    if source.len() > MAX_SOURCE {
-        return Err(ApiError::bad_request(format!("source is {} characters, over the {MAX_SOURCE}-character limit", source.len())));
-    }
-    let path = PathBuf::from(source);
-    if !path.exists() {
-        return Err(ApiError::bad_request(format!(
-            "source `{source}` does not exist on the server (a .wasm, a plugin directory or its plinth.toml)"
-        )));
-    }
-    Ok(path)
-}
-
 async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let caller = Caller::of(&app, &headers)?;
     caller.require_admin()?;
@@ -417,17 +403,16 @@ async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
     let key = Key { tenant: write_tenant(&caller, body.tenant_id.as_deref())?, name: body.name.clone() };
     // `allow_remote` is the operator's (plugins.toml, `--allow-remote`), never an API client's.
     let meta = Meta { config: config_table(body.config)?, description: body.description, allow_remote: None };
-    match body.plugin_type.as_str() {
-        "wasm" => {}
-        "grpc" => return super::remote::create(app, key, body.source, meta).await,
+    let plugin_type = match body.plugin_type.as_str() {
+        "wasm" => PluginType::Wasm,
+        "grpc" => PluginType::Grpc,
         other => {
             return Err(ApiError::bad_request(format!("plugin_type `{other}` is not served by this plinth (it serves `wasm` and `grpc`)")));
         }
-    }
-    let source = check_source(&body.source)?;
-    readable(&source).await?;
+    };
+    let source = Source::check(plugin_type, &body.source).await?;
     not_stored(&app, &key).await?;
-    let record = installing_json(&key, PluginType::Wasm, &body.source, meta.config.as_ref(), meta.description.as_deref());
+    let record = installing_json(&key, plugin_type, &source.text(), meta.config.as_ref(), meta.description.as_deref());
     let task_app = app.clone();
     let k = key.clone();
     installing(&app, key, "installing", record, async move {
@@ -436,7 +421,7 @@ async fn create(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> 
         // Installed by the CLI meanwhile? (This install's own `installing` is not a conflict.)
         not_stored(&app, &k).await?;
         let (store, runtime, key) = (app.store.clone(), app.runtime.clone(), k.clone());
-        blocking(move || store.install(&runtime, &key, &source, meta)).await?;
+        blocking(move || source.install(&*store, &runtime, &key, meta)).await?;
         app.reconcile().await?;
         Ok(StatusCode::CREATED)
     })
@@ -474,22 +459,6 @@ pub(crate) async fn detached<T: Send + 'static>(
     tokio::spawn(write).await.map_err(|e| ApiError::internal(format!("task failed: {e}")))?
 }
 
-/// Checks that `source` can be read as a plugin (its manifest, or the `.wasm`): an
-/// unreadable source is the request's fault (400), not the server's.
-async fn readable(source: &std::path::Path) -> Result<(), ApiError> {
-    let path = source.to_path_buf();
-    let checked = tokio::task::spawn_blocking(move || crate::registry::source_name(&path))
-        .await
-        .map_err(|e| ApiError::internal(format!("task failed: {e}")))?;
-    match checked {
-        Ok(_) => Ok(()),
-        Err(e @ crate::registry::RegistryError::Io { .. }) => {
-            Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_source", super::error::chain(&e)))
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PatchBody {
@@ -516,14 +485,11 @@ async fn patch(State(app): State<Arc<App>>, headers: HeaderMap, Path(name): Path
     let body: PatchBody = json_body(body, app.config.max_body).await?;
     let edit = Edit { enabled: body.enabled, config: config_table(body.config)?, description: body.description };
     let key = target(&app, &caller, &name).await?;
-    let remote = records(&app).await?.iter().any(|r| r.key == key && r.plugin_type == PluginType::Grpc);
     // A remote plugin's new source is an endpoint; a wasm plugin's a path on the server.
     let source = match body.source.as_deref() {
-        Some(s) if remote => Some(PathBuf::from(super::remote::source(s)?)),
         Some(s) => {
-            let path = check_source(s)?;
-            readable(&path).await?;
-            Some(path)
+            let current = records(&app).await?.into_iter().find(|r| r.key == key).map_or(PluginType::Wasm, |r| r.plugin_type);
+            Some(Source::check(current, s).await?)
         }
         None => None,
     };
@@ -535,7 +501,7 @@ async fn patch(State(app): State<Arc<App>>, headers: HeaderMap, Path(name): Path
         let (store, runtime) = (app.store.clone(), app.runtime.clone());
         blocking(move || {
             if let Some(source) = source {
-                store.update(&runtime, &key, &source)?;
+                source.update(&*store, &runtime, &key)?;
             }
             store.edit(&key, edit)
         })

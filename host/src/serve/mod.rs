@@ -12,7 +12,7 @@ mod error;
 mod hooks;
 mod invoke;
 mod observe;
-mod remote;
+mod source;
 mod status;
 pub mod store;
 mod upload;

@@ -42,11 +42,12 @@ pub enum PluginCmd {
     },
     /// Reinstall a plugin from PATH, or from where it was installed from; without --allow-*
     /// flags it keeps the grants it has. Its config overrides and enabled state are kept.
+    /// A remote plugin moves to the endpoint given (grpc://host:port/Svc.Method).
     Update {
         /// The installed plugin's name.
         name: String,
         /// Where to reinstall from (default: where it was installed from). Its manifest
-        /// must name the same plugin.
+        /// must name the same plugin. For a remote plugin, its new endpoint.
         path: Option<PathBuf>,
         /// The tenant the plugin was installed for (default: the global one).
         #[arg(long, value_parser = parse_tenant)]
