@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 pub mod measure;
+pub mod remote;
 pub mod serve;
 
 use plinth::bench_support::ReusedInstance;

@@ -8,7 +8,8 @@
 //! `first` / `second` / `xfirst`: the first or second call on a fresh instance made (untimed)
 //! on this thread, or the first call on one made on another thread — what a pre-warmed
 //! instance pays for being built on another core. `serve`, `serve-reqwest`, `serve-h2c`:
-//! rows 9c, 9a and 9b.
+//! rows 9c, 9a and 9b. `remote`, `remote-direct`: the Node `http2` server of tests/peers as
+//! a remote plugin through Plinth, and called directly by reqwest (h2c).
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,8 @@ fn main() {
     let args = args_of_size(size);
     let runtime = Runtime::new().expect("runtime");
     let mut prepare: Box<dyn FnMut()> = Box::new(|| {});
+    // The Node server of the `remote` rows, stopped when this ends.
+    let mut node = None;
     let mut call: Box<dyn FnMut()> = match row.as_str() {
         "native" => Box::new(|| drop(std::hint::black_box(classify_native(&args)))),
         "warm" => {
@@ -103,6 +106,16 @@ fn main() {
             let client = fixture.client(row == "serve-h2c");
             Box::new(move || drop(client.call(&args)))
         }
+        // A remote plugin on the Node http2 server, through Plinth and called directly.
+        "remote" | "remote-direct" => {
+            let peer = node.insert(plinth_benches::remote::NodePeer::start());
+            let mut call: Box<dyn FnMut(&str) -> String> = if row == "remote" {
+                Box::new(plinth_benches::remote::through_plinth(peer))
+            } else {
+                Box::new(plinth_benches::remote::direct(peer))
+            };
+            Box::new(move || drop(call(&args)))
+        }
         _ => usage(),
     };
     let end = Instant::now() + Duration::from_secs_f64(secs);
@@ -122,6 +135,8 @@ fn main() {
 
 fn usage() -> ! {
     eprintln!("usage: profile-row [ROW [SECONDS [PAYLOAD_BYTES]]]");
-    eprintln!("rows: native, warm, warm1, cold, reused, first, second, xfirst, legacy, engine, serve, serve-reqwest, serve-h2c");
+    eprintln!(
+        "rows: native, warm, warm1, cold, reused, first, second, xfirst, legacy, engine, serve, serve-reqwest, serve-h2c, remote, remote-direct"
+    );
     std::process::exit(2)
 }
