@@ -89,6 +89,13 @@ pub enum LoadError {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// A JSON Schema the plugin declared for an export does not compile (its contract
+    /// checks could not run); turn contracts off for it to load it anyway.
+    #[error(
+        "the {which} schema of {kind} `{name}` is not a usable JSON Schema: {reason}; fix the plugin's spec, \
+         or turn its contract checks off (contracts = \"off\")"
+    )]
+    BadSchema { kind: Kind, name: String, which: &'static str, reason: String },
     /// A core WebAssembly module that uses the plinth interfaces: built with the plugin SDK
     /// for a target that gives core modules instead of components.
     #[error(
@@ -180,6 +187,11 @@ pub enum InvokeError {
     /// A failure of the host itself (not caused by the guest's code).
     #[error("host error: {0}")]
     Host(String),
+    /// The input or output of a call does not match the export's declared JSON Schema
+    /// (a contract check set to `enforce`): permanent. Each problem names where in the
+    /// value (a JSON pointer) and the schema's rule.
+    #[error("the {direction} of {kind} `{name}` does not match its {direction} schema: {}", problems.join("; "))]
+    ContractViolation { kind: Kind, name: String, direction: &'static str, problems: Vec<String> },
     /// A remote plugin answered with an error status: retryable when it is 500 or above,
     /// permanent otherwise (as Orch8 classifies them). `body` is the start of its answer.
     #[error("the remote plugin at {endpoint} answered HTTP {status}: {body}")]

@@ -74,7 +74,7 @@ pub use caps::grants::{
 pub use engine::{LoadOptions, Runtime, RuntimeConfig};
 pub use error::{InvokeError, LimitsError, LoadError, PluginError};
 pub use limits::{Limits, parse_size};
-pub use plugin::{Format, LEGACY_API, Plugin, REMOTE_API};
+pub use plugin::{ContractMode, Contracts, ContractsSetting, Format, LEGACY_API, Plugin, REMOTE_API};
 pub use remote::{AllowRemote, Endpoint, RemoteOptions};
 pub use types::{
     CallContext, Dispatch, HandleResult, InboundMessage, Json, Kind, Level, LogLine, LogSource, Logs, Outcome, PollResult, Reply, Spec,

@@ -39,6 +39,8 @@ pub fn outcome(e: &InvokeError) -> &'static str {
         InvokeError::Trap { .. } => "trap",
         InvokeError::InvalidOutput { .. } | InvokeError::AbiViolation { .. } => "invalid_output",
         InvokeError::Busy { .. } => "busy",
+        InvokeError::ContractViolation { direction: "input", .. } => "invalid_request",
+        InvokeError::ContractViolation { .. } => "invalid_output",
         InvokeError::RemoteStatus { .. } | InvokeError::RemoteUnreachable { .. } | InvokeError::RemoteRefused { .. } => "remote_error",
         InvokeError::InvalidRequest(_) | InvokeError::ExportNotFound { .. } | InvokeError::KindNotProvided { .. } => "invalid_request",
         _ => "host_error",

@@ -76,13 +76,20 @@ fn lists_classify(name: &str) {
 
 fn rejects_bad_input(name: &str) {
     let p = load(name);
+    // The guest's own checks, with the host's contract checks off.
+    let own = runtime()
+        .load_file_with(common::foreign_guest(name), &plinth::LoadOptions { contracts: plinth::Contracts::OFF, ..Default::default() })
+        .unwrap();
     for args in [r#"[1]"#, r#"{"text": 5}"#, r#"{}"#, r#""text""#, "null", r#"{"txt": "x"}"#] {
-        let err = call(&p, args).unwrap_err();
+        let err = call(&own, args).unwrap_err();
         match err {
             InvokeError::Guest(PluginError::InvalidInput(ref m)) => assert!(m.contains("text"), "{m}"),
             ref other => panic!("{name} on {args}: expected invalid input, got {other:?}"),
         }
         assert!(!err.retryable());
+        // By default the host checks the declared input schema first: no instance is made.
+        let err = call(&p, args).unwrap_err();
+        assert!(matches!(err, InvokeError::ContractViolation { direction: "input", .. }), "{name} on {args}: {err:?}");
     }
     // A name the plugin did not list is refused by the host, before any instance is made.
     let err = p.call_tool("summarize", &CallContext::default(), "{}").unwrap_err();

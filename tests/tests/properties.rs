@@ -146,7 +146,8 @@ proptest! {
                 .map(|(name, tenant, enabled, source, remote)| DesiredPlugin {
                     name, tenant, source, enabled, grants: Default::default(),
                     plugin_type: if remote { PluginType::Grpc } else { PluginType::Wasm },
-                    allow_remote: if remote { vec!["127.0.0.1:*".into()] } else { vec![] }, config: None, description: None, triggers: Default::default(), listeners: Default::default(), created_at: None, updated_at: None,
+                    allow_remote: if remote { vec!["127.0.0.1:*".into()] } else { vec![] },
+                    contracts: if remote { None } else { Some(plinth::plugin::ContractsSetting::Each { input: Some(plinth::plugin::ContractMode::Warn), output: None }) }, config: None, description: None, triggers: Default::default(), listeners: Default::default(), created_at: None, updated_at: None,
                 })
                 .collect(),
         };

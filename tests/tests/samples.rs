@@ -41,9 +41,14 @@ fn text_classifier_classifies() {
 #[test]
 fn text_classifier_rejects_bad_input_and_unknown_names() {
     let p = plugin("text_classifier");
+    // The host checks the declared input schema first, and names the rule broken.
     let err = p.call_tool("classify", &CallContext::default(), r#"{"txt":"x"}"#).unwrap_err();
-    assert!(matches!(err, InvokeError::Guest(PluginError::InvalidInput(_))), "{err:?}");
+    assert!(matches!(&err, InvokeError::ContractViolation { problems, .. } if problems[0].contains("required")), "{err:?}");
     assert!(!err.retryable());
+    // Without that check, the guest's own.
+    let own = unchecked("text_classifier");
+    let err = own.call_tool("classify", &CallContext::default(), r#"{"txt":"x"}"#).unwrap_err();
+    assert!(matches!(err, InvokeError::Guest(PluginError::InvalidInput(_))), "{err:?}");
     let err = p.call_tool("summarize", &CallContext::default(), "{}").unwrap_err();
     assert!(matches!(err, InvokeError::ExportNotFound { .. }), "{err:?}");
     // Not JSON: refused by the host before any guest code runs.
@@ -75,6 +80,8 @@ fn json_transform_applies_defaults_pick_and_rename() {
 fn json_transform_rejects_non_objects_and_bad_config() {
     let p = plugin("json_transform");
     let err = p.run_node("transform", &CallContext::default(), "[1,2]").unwrap_err();
+    assert!(matches!(err, InvokeError::ContractViolation { direction: "input", .. }), "{err:?}");
+    let err = unchecked("json_transform").run_node("transform", &CallContext::default(), "[1,2]").unwrap_err();
     assert!(matches!(err, InvokeError::Guest(PluginError::InvalidInput(_))), "{err:?}");
     let ctx = ctx_with(json!({"pick": "id"}), json!(null));
     let err = p.run_node("transform", &ctx, "{}").unwrap_err();
@@ -184,4 +191,11 @@ fn one_sdk_component_can_export_several_kinds() {
     let tool = p.call_tool("upper", &CallContext::default(), r#"{"text":"ab"}"#).unwrap();
     assert_eq!(node.output.as_str(), r#"{"text":"AB"}"#);
     assert_eq!(tool.output.as_str(), node.output.as_str());
+}
+
+/// `name` loaded with the host's contract checks off: what the guest itself does.
+fn unchecked(name: &str) -> plinth::Plugin {
+    common::runtime()
+        .load_file_with(common::guest(name), &plinth::LoadOptions { contracts: plinth::Contracts::OFF, ..Default::default() })
+        .unwrap()
 }

@@ -9,7 +9,8 @@
 //! on this thread, or the first call on one made on another thread — what a pre-warmed
 //! instance pays for being built on another core. `serve`, `serve-reqwest`, `serve-h2c`:
 //! rows 9c, 9a and 9b. `remote`, `remote-direct`: the Node `http2` server of tests/peers as
-//! a remote plugin through Plinth, and called directly by reqwest (h2c).
+//! a remote plugin through Plinth, and called directly by reqwest (h2c). `contract`,
+//! `no-contract`: the input check of a call with the classifier's schema, and without.
 
 use std::time::{Duration, Instant};
 
@@ -105,6 +106,14 @@ fn main() {
             let fixture = Box::leak(Box::new(ServeFixture::start()));
             let client = fixture.client(row == "serve-h2c");
             Box::new(move || drop(client.call(&args)))
+        }
+        // The input contract check of a warm call (the classifier's schema), and the JSON
+        // check a call makes without a schema, alone.
+        "contract" | "no-contract" => {
+            let contracts = if row == "contract" { plinth::Contracts::default() } else { plinth::Contracts::OFF };
+            let options = plinth::LoadOptions { contracts, ..Default::default() };
+            let p = runtime.load_file_with(guest("text_classifier"), &options).expect("load");
+            Box::new(move || p.bench_input_check(plinth::Kind::Tool, "classify", &args).expect("valid input"))
         }
         // A remote plugin on the Node http2 server, through Plinth and called directly.
         "remote" | "remote-direct" => {

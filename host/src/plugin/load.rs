@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::Module;
 use wasmtime::component::{Component, Linker};
 
+use super::contracts::Checks;
 use super::{Code, Format, LEGACY_API, LoadOptions, Loaded, Plugin, REMOTE_API};
 use crate::api::{self, Exports};
 use crate::cache::{CacheStatus, CodeCache};
@@ -54,6 +55,7 @@ impl Loader<'_> {
             // Bytes are never a remote plugin (`check_header` says component or module).
             Format::Remote => return Err(LoadError::InvalidComponent { reason: "a remote plugin has no wasm bytes".into() }),
         };
+        let checks = Checks::compile(&parts.specs, options.contracts)?;
         let target = options.warm_instances.unwrap_or(config.warm_instances);
         let total = self.runner.warm_total.clone();
         let inner = Arc::new_cyclic(|me: &std::sync::Weak<Loaded>| {
@@ -70,6 +72,7 @@ impl Loader<'_> {
                 sha256,
                 cache: parts.cache,
                 warm: WarmQueue::new(target, limits, total, owner),
+                checks,
             }
         });
         tracing::info!(plugin = %inner.name, api = inner.api_version, kinds = ?inner.kinds, cache = ?inner.cache, "plugin loaded");
@@ -193,6 +196,7 @@ pub(crate) fn remote(
             sha256: Sha256::digest(handler.as_bytes()).into(),
             cache: CacheStatus::Hit,
             warm: WarmQueue::new(0, limits, total, owner),
+            checks: Checks::none(),
         }
     });
     tracing::info!(plugin = %inner.name, endpoint = %handler, "remote plugin registered");

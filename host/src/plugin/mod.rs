@@ -5,6 +5,7 @@
 //! modules with the `alloc/dealloc/handle` JSON ABI ([`crate::legacy`]), which behave as a
 //! plugin with one node.
 
+pub mod contracts;
 mod dispatch;
 pub(crate) mod load;
 pub(crate) mod remote;
@@ -27,6 +28,8 @@ use crate::store::CallState;
 use crate::telemetry;
 use crate::types::{CallContext, Dispatch, HandleResult, InboundMessage, Json, Kind, Outcome, PollResult, Specs};
 use crate::warm::{Filled, Refill, WarmQueue};
+use contracts::Checks;
+pub use contracts::{ContractMode, Contracts, ContractsSetting};
 
 /// The `api_version()` of a legacy core module.
 pub const LEGACY_API: &str = "legacy";
@@ -56,6 +59,9 @@ pub struct LoadOptions {
     pub capabilities: Capabilities,
     /// Pre-warmed instances to keep ready; `None` uses `RuntimeConfig::warm_instances`.
     pub warm_instances: Option<usize>,
+    /// What its declared JSON Schemas are used for (default: input enforced, output
+    /// warned about; see [`contracts`]).
+    pub contracts: Contracts,
 }
 
 /// A plugin loaded into a [`crate::Runtime`]. Cheap to clone (shared, immutable); call it
@@ -79,6 +85,8 @@ pub(crate) struct Loaded {
     sha256: [u8; 32],
     cache: CacheStatus,
     warm: WarmQueue,
+    /// Its nodes' and tools' schemas, compiled at load.
+    checks: Checks,
 }
 
 /// What runs a plugin's calls.
@@ -117,6 +125,13 @@ impl Plugin {
     #[cfg(feature = "bench")]
     pub(crate) fn target(&self) -> Target<'_> {
         Target { warm: None, ..self.inner.target().expect("benchmarks load wasm plugins") }
+    }
+
+    /// The input contract check alone (what it adds to a call), for the benchmarks.
+    #[cfg(feature = "bench")]
+    #[doc(hidden)]
+    pub fn bench_input_check(&self, kind: Kind, name: &str, text: &str) -> Result<(), InvokeError> {
+        self.inner.checks.input(kind, name, "input", text)
     }
 
     /// Pre-warmed instances ready right now (see [`LoadOptions::warm_instances`]).
@@ -247,14 +262,16 @@ impl Plugin {
 
     fn node(&self, name: &str, ctx: &CallContext, params: &str) -> Result<Outcome<Json>, InvokeError> {
         self.require(Kind::Node, name)?;
-        check_input("params", params)?;
+        self.inner.checks.input(Kind::Node, name, "params", params)?;
         match &self.inner.code {
             Code::Wasm(Backend::Legacy(_)) => return self.run_legacy(ctx, params),
             Code::Remote(r) => return r.call(ctx, params, &self.limits),
             Code::Wasm(Backend::Component { .. }) => {}
         }
         let out = self.component(|b, store| b.run_node(store, name, ctx, params))?;
-        self.json_outcome(out)
+        let out = self.json_outcome(out)?;
+        self.inner.checks.output(Kind::Node, name, out.output.as_str())?;
+        Ok(out)
     }
 
     /// The legacy module's one node (its name was checked by `require`).
@@ -275,9 +292,11 @@ impl Plugin {
 
     fn tool(&self, name: &str, ctx: &CallContext, arguments: &str) -> Result<Outcome<Json>, InvokeError> {
         self.require(Kind::Tool, name)?;
-        check_input("arguments", arguments)?;
+        self.inner.checks.input(Kind::Tool, name, "arguments", arguments)?;
         let out = self.component(|b, store| b.call_tool(store, name, ctx, arguments))?;
-        self.json_outcome(out)
+        let out = self.json_outcome(out)?;
+        self.inner.checks.output(Kind::Tool, name, out.output.as_str())?;
+        Ok(out)
     }
 
     /// Polls trigger `name`; `cursor` is what the previous poll returned.
@@ -338,10 +357,4 @@ impl std::fmt::Debug for Plugin {
             .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
-}
-
-fn check_input(what: &str, text: &str) -> Result<(), InvokeError> {
-    serde_json::from_str::<serde::de::IgnoredAny>(text)
-        .map(|_| ())
-        .map_err(|e| InvokeError::InvalidRequest(format!("{what} are not valid JSON: {e}")))
 }

@@ -79,7 +79,7 @@ pub fn doctor(runtime: &Runtime, home: &Home) -> Result<Vec<Problem>, RegistryEr
             }
         };
         let grants = want.map(|d| d.grants.clone()).unwrap_or_default();
-        match load_installed(runtime, &key, &wasm, manifest.as_ref(), &grants) {
+        match load_installed(runtime, &key, &wasm, manifest.as_ref(), &grants, want.and_then(|d| d.contracts)) {
             Ok((plugin, _, _)) => {
                 for missing in &plugin.capabilities().report.not_granted {
                     add(&key, format!("asks for {missing}, which is not granted"), format!("{update} --allow-… (the grant it needs)"));

@@ -157,10 +157,11 @@ fn load_source(
     src: &Source,
     grants: &Grants,
     allow_remote: &[String],
+    contracts: Option<crate::plugin::ContractsSetting>,
 ) -> Result<(crate::plugin::Plugin, semver::Version), RegistryError> {
     match &src.remote {
         Some(endpoint) => Ok((load_remote(runtime, key, endpoint, allow_remote)?, semver::Version::new(0, 0, 0))),
-        None => load_installed(runtime, key, &src.wasm, src.manifest.as_ref(), grants).map(|(p, v, _)| (p, v)),
+        None => load_installed(runtime, key, &src.wasm, src.manifest.as_ref(), grants, contracts).map(|(p, v, _)| (p, v)),
     }
 }
 
@@ -212,9 +213,11 @@ fn transaction(
     let plugin_type = if src.remote.is_some() { PluginType::Grpc } else { PluginType::Wasm };
     // Read before the state lock (loading must not hold it); the write under the lock
     // records what this load was checked with.
-    let old_allow = home.read_desired()?.find(&key).map(|d| d.allow_remote.clone()).unwrap_or_default();
+    let before = home.read_desired()?.find(&key).cloned();
+    let old_allow = before.as_ref().map(|d| d.allow_remote.clone()).unwrap_or_default();
+    let contracts = before.as_ref().and_then(|d| d.contracts);
     let allow_remote = meta.allow_remote.clone().unwrap_or(old_allow);
-    let (plugin, version) = load_source(runtime, &key, &src, &grants, &allow_remote)?;
+    let (plugin, version) = load_source(runtime, &key, &src, &grants, &allow_remote, contracts)?;
     let new_exports = Export::of(&plugin);
 
     let guard = home.lock()?;
@@ -272,6 +275,7 @@ fn transaction(
         source: source_text.clone(),
         plugin_type,
         allow_remote,
+        contracts,
         enabled,
         grants,
         config,
@@ -303,7 +307,7 @@ pub(crate) fn rebuild_entry(
 ) -> Result<state::LockedPlugin, RegistryError> {
     if d.plugin_type == PluginType::Grpc {
         let src = remote_source(&d.name, &d.source)?;
-        let (plugin, version) = load_source(runtime, &d.key(), &src, &d.grants, &d.allow_remote)?;
+        let (plugin, version) = load_source(runtime, &d.key(), &src, &d.grants, &d.allow_remote, d.contracts)?;
         return Ok(lock_entry(&d.key(), &version, &plugin, plugin.sha256(), None, d.source.clone()));
     }
     let source = PathBuf::from(&d.source);
@@ -311,7 +315,7 @@ pub(crate) fn rebuild_entry(
     if src.name != d.name {
         return Err(RegistryError::NameMismatch { installed: d.key(), found: src.name, path: source });
     }
-    let (plugin, version, _config) = load_installed(runtime, &d.key(), &src.wasm, src.manifest.as_ref(), &d.grants)?;
+    let (plugin, version, _config) = load_installed(runtime, &d.key(), &src.wasm, src.manifest.as_ref(), &d.grants, d.contracts)?;
     let wasm_sha256 = home.store_put(&src.wasm, "wasm", guard)?;
     let manifest_sha256 = src.manifest_bytes.as_deref().map(|b| home.store_put(b, "toml", guard)).transpose()?;
     Ok(lock_entry(&d.key(), &version, &plugin, wasm_sha256, manifest_sha256, d.source.clone()))

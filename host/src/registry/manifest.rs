@@ -161,6 +161,10 @@ pub struct Manifest {
     /// Per trigger: how often to poll it when it does not say.
     #[serde(default)]
     pub triggers: std::collections::BTreeMap<String, TriggerSettings>,
+    /// Contract checks of its declared schemas (`"off" | "warn" | "enforce"`, or
+    /// `{input, output}`); the operator's setting in plugins.toml is laid over it.
+    #[serde(default)]
+    pub contracts: Option<crate::plugin::ContractsSetting>,
 }
 
 impl Manifest {

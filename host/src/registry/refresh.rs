@@ -8,7 +8,7 @@ use super::state::{self, DesiredPlugin, Home, LockedPlugin};
 use super::{Discovery, ExportSettings, Installed, Key, Manifest, Registry, RegistryError};
 use crate::caps::grants::{Capabilities, Grants};
 use crate::engine::{LoadOptions, Runtime};
-use crate::plugin::{Plugin, REMOTE_API};
+use crate::plugin::{Contracts, ContractsSetting, Plugin, REMOTE_API};
 use crate::remote::{AllowRemote, Endpoint, RemoteOptions};
 use crate::types::Json;
 
@@ -29,18 +29,24 @@ pub(crate) fn stored_manifest(home: &Home, locked: &LockedPlugin) -> Result<Opti
 }
 
 /// Loads a plugin as installed: capabilities are the manifest's asks ∩ the grants, limits
-/// and config come from the manifest.
+/// and config come from the manifest, contract checks from the manifest with the
+/// operator's `contracts` laid over them.
 pub(crate) fn load_installed(
     runtime: &Runtime,
     key: &Key,
     wasm: &[u8],
     manifest: Option<&Manifest>,
     grants: &Grants,
+    contracts: Option<ContractsSetting>,
 ) -> Result<(Plugin, semver::Version, Json), RegistryError> {
     let asks = manifest.map(|m| m.capabilities.clone()).unwrap_or_default();
     let capabilities = Capabilities::resolve(&asks, grants)?;
     let limits = manifest.map(|m| m.limits(runtime.config().default_limits));
-    let options = LoadOptions { limits, capabilities, ..Default::default() };
+    let mut checks = Contracts::default();
+    for setting in [manifest.and_then(|m| m.contracts), contracts].into_iter().flatten() {
+        checks = setting.over(checks);
+    }
+    let options = LoadOptions { limits, capabilities, contracts: checks, ..Default::default() };
     let plugin = runtime
         .load_with(&key.name, wasm, &options)
         .map_err(|source| RegistryError::Load { key: key.clone(), source: Box::new(source) })?;
@@ -95,7 +101,7 @@ fn load_locked(
     let grants = want.map(|d| d.grants.clone()).unwrap_or_default();
     let wasm = home.store_get(&locked.wasm_sha256, "wasm")?;
     let manifest = stored_manifest(home, locked)?;
-    let (plugin, version, config) = load_installed(runtime, key, &wasm, manifest.as_ref(), &grants)?;
+    let (plugin, version, config) = load_installed(runtime, key, &wasm, manifest.as_ref(), &grants, want.and_then(|d| d.contracts))?;
     Ok((plugin, version, config, manifest))
 }
 

@@ -44,6 +44,9 @@ pub struct DesiredPlugin {
     /// Internal addresses a remote plugin may reach (host patterns, e.g. `127.0.0.1:*`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_remote: Vec<String>,
+    /// The operator's contract checks, over the manifest's (`"off"`, or `{input, output}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contracts: Option<crate::plugin::ContractsSetting>,
     #[serde(default = "yes")]
     pub enabled: bool,
     #[serde(default)]

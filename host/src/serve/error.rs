@@ -114,6 +114,14 @@ impl From<InvokeError> for ApiError {
             InvokeError::RemoteStatus { .. } => (unprocessable, "remote_rejected", e.remote_details()),
             InvokeError::RemoteUnreachable { .. } => (unavailable, "remote_unreachable", e.remote_details()),
             InvokeError::RemoteRefused { .. } => (unprocessable, "remote_refused", None),
+            // The caller's input breaks the plugin's contract: as the plugin's own
+            // invalid-input would be; a bad output is the plugin's fault.
+            InvokeError::ContractViolation { direction: "input", problems, .. } => {
+                (StatusCode::BAD_REQUEST, "invalid_input", Some(serde_json::json!({ "contract": "input", "problems": problems })))
+            }
+            InvokeError::ContractViolation { problems, .. } => {
+                (unprocessable, "contract_violation", Some(serde_json::json!({ "contract": "output", "problems": problems })))
+            }
         };
         ApiError { status, code, message, details }
     }

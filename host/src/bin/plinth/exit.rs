@@ -67,6 +67,8 @@ fn invoke_fix(e: &InvokeError) -> Option<&'static str> {
 pub fn invoke_exit_code(e: &InvokeError) -> u8 {
     match e {
         InvokeError::Guest(_) | InvokeError::ExportNotFound { .. } | InvokeError::RemoteStatus { .. } => 3,
+        InvokeError::ContractViolation { direction: "input", .. } => 3,
+        InvokeError::ContractViolation { .. } => 5,
         e if e.is_limit() => 4,
         InvokeError::Trap { .. } | InvokeError::InvalidOutput { .. } | InvokeError::AbiViolation { .. } => 5,
         InvokeError::Busy { .. } => 7,
