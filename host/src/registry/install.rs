@@ -15,12 +15,12 @@ use crate::remote::Endpoint;
 
 /// A plugin source read from disk: its manifest (none for a bare `.wasm`), the manifest's
 /// bytes, the wasm and the name it installs under.
-struct Source {
+pub(crate) struct Source {
     manifest: Option<Manifest>,
     manifest_bytes: Option<Vec<u8>>,
     /// Empty for a remote plugin.
     wasm: Vec<u8>,
-    name: String,
+    pub(crate) name: String,
     /// A remote plugin's endpoint (then there is no wasm and no manifest).
     remote: Option<Endpoint>,
 }
@@ -33,7 +33,7 @@ pub fn source_name(source: &Path) -> Result<String, RegistryError> {
 
 /// Reads `source`: `dir/plinth.toml`, a `plinth.toml` path, or a bare `.wasm` (named after
 /// its file stem, which must follow the naming rule, version 0.0.0).
-fn read_source(source: &Path) -> Result<Source, RegistryError> {
+pub(crate) fn read_source(source: &Path) -> Result<Source, RegistryError> {
     let manifest_path = if source.is_dir() {
         Some(source.join("plinth.toml"))
     } else if source.extension().is_some_and(|e| e == "toml") {
@@ -151,7 +151,7 @@ fn remote_source(name: &str, handler: &str) -> Result<Source, RegistryError> {
 }
 
 /// Loads `src` as `key` would run: its wasm with its manifest, or its endpoint.
-fn load_source(
+pub(crate) fn load_source(
     runtime: &Runtime,
     key: &Key,
     src: &Source,

@@ -7,6 +7,7 @@
 //! the swap finishes on the old generation while new calls get the new one; the old
 //! generation (its compiled code and warm instances) is freed when its last call ends.
 
+pub mod discover;
 mod doctor;
 mod handler;
 mod install;
@@ -23,6 +24,7 @@ use std::sync::{Arc, RwLock};
 use crate::plugin::Plugin;
 use crate::types::{Json, Kind};
 
+pub use discover::{Found, FoundPlugin};
 pub use doctor::{Problem, doctor, repair};
 pub use handler::Handler;
 pub(crate) use install::fault_point;

@@ -1,9 +1,10 @@
-//! `plinth plugin …`: install, update, list, show, enable, disable, uninstall, doctor.
+//! `plinth plugin …`: install, update, list, show, enable, disable, uninstall, discover, doctor.
 
 use std::path::PathBuf;
 
 use anyhow::anyhow;
 use clap::Subcommand;
+use plinth::registry::discover::{check_dir, plugin_dirs};
 use plinth::registry::{Meta, RegistryError, doctor, install_confirmed, install_remote, repair, set_enabled, uninstall, update};
 
 use reqwest::{Method, StatusCode};
@@ -65,6 +66,21 @@ pub enum PluginCmd {
     Disable(Installed),
     /// Remove an installed plugin.
     Uninstall(Installed),
+    /// Find the plugin folders (with a plinth.toml) under DIR and check that each loads and
+    /// matches its manifest; a broken one never stops the others. Exit 1 if any fails.
+    Discover {
+        /// The directory to walk (hidden folders, target/ and node_modules/ are skipped).
+        dir: PathBuf,
+        /// Install every plugin that loads (each asks, unless --yes).
+        #[arg(long)]
+        install: bool,
+        /// With --install: install for this tenant only.
+        #[arg(long, value_parser = parse_tenant)]
+        tenant: Option<String>,
+        /// With --install: apply without asking.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Check every installed plugin and the state files; exit 1 on any problem.
     Doctor {
         /// First repair what can be repaired: roll back installs that did not finish, and
@@ -207,6 +223,39 @@ pub fn run(cmd: PluginCmd) -> Result<(), Failure> {
             uninstall(&home, &k).map_err(registry_failure)?;
             outln!("uninstalled {k}");
         }
+        PluginCmd::Discover { dir, install, tenant, yes } => {
+            let runtime = registry_runtime(&home)?;
+            let mut failed = 0;
+            for folder in plugin_dirs(&dir).map_err(registry_failure)? {
+                let shown = folder.display();
+                match check_dir(&runtime, &folder) {
+                    Ok((_, found)) => {
+                        let exports = found.exports.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+                        outln!("ok     {} {} ({exports})  {shown}", found.name, found.version);
+                        if install {
+                            let grants = plinth::Grants::default();
+                            match install_confirmed(&runtime, &home, &folder, tenant.as_deref(), grants, |i| confirm(i, yes)) {
+                                Ok((locked, _)) => outln!("       installed {}", key(&locked.name, &locked.tenant)),
+                                Err(e) => {
+                                    failed += 1;
+                                    outln!("       not installed: {}", plinth::error::chain(&e));
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        outln!("error  {shown}: {}", plinth::error::chain(&e));
+                    }
+                }
+            }
+            if failed > 0 {
+                return Err(Failure {
+                    code: 1,
+                    error: anyhow!("{failed} plugin folder(s) under {} did not load or install", dir.display()),
+                });
+            }
+        }
         PluginCmd::Doctor { repair: fix } => {
             let runtime = registry_runtime(&home)?;
             if fix {
@@ -335,6 +384,14 @@ pub fn run_remote(cmd: PluginCmd, remote: &Remote) -> Result<(), Failure> {
         PluginCmd::Uninstall(which) => {
             remote.send(remote.request(Method::DELETE, &path_of(&which.name), which.tenant.as_deref()))?;
             outln!("uninstalled {} from the server", which.key());
+        }
+        PluginCmd::Discover { .. } => {
+            return Err(Failure {
+                code: 2,
+                error: anyhow!(
+                    "discover reads a local directory: run it without --server, then `plinth --server URL plugin install DIR` for each"
+                ),
+            });
         }
         PluginCmd::Doctor { repair } => {
             if repair {
