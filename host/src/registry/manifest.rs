@@ -12,6 +12,11 @@
 //!
 //! [provides]
 //! tool = ["classify"]
+//! order = 10                 # its place in a `chain` dispatch (lower first; default 0)
+//!
+//! [provides.capabilities]    # extension points it implements, each by one node or tool
+//! "text.classify" = "classify"
+//! # or, with the plugin's only node or tool: capabilities = ["text.classify"]
 //!
 //! [capabilities]             # asks; the operator grants
 //! env = ["API_KEY"]
@@ -73,6 +78,8 @@ pub enum ManifestError {
     EntryEscapes { entry: String, resolved: PathBuf },
     #[error("config_schema is not a valid JSON Schema: {reason}")]
     ConfigSchema { reason: String },
+    #[error("capability `{name}`: {reason}")]
+    Capability { name: String, reason: String },
 }
 
 /// Names the plugin says it provides, by kind.
@@ -87,6 +94,67 @@ pub struct Provides {
     pub trigger: Vec<String>,
     #[serde(default)]
     pub listener: Vec<String>,
+    /// The capabilities (extension points such as `notify.send`) it implements, each by
+    /// one of its nodes or tools: what the registry's dispatch classes select on.
+    #[serde(default)]
+    pub capabilities: CapabilityDecls,
+    /// Its place among the providers of a capability in a `chain` dispatch, lower first
+    /// (default 0; ties go by plugin name). An entry's own `order` wins.
+    #[serde(default)]
+    pub order: Option<i64>,
+}
+
+/// `[provides] capabilities`: a list of names, each implemented by the plugin's only node
+/// or tool, or a table mapping each name to the export that implements it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged, expecting = "a list of capability names, or a table of capability = \"export\" or { export, kind, order }")]
+pub enum CapabilityDecls {
+    Names(Vec<String>),
+    Map(std::collections::BTreeMap<String, CapabilityDecl>),
+}
+
+impl Default for CapabilityDecls {
+    fn default() -> Self {
+        CapabilityDecls::Names(Vec::new())
+    }
+}
+
+/// What implements one capability: an export's name, or `{ export, kind, order }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged, expecting = "an export name, or { export = \"NAME\", kind = \"node\"|\"tool\", order = N }")]
+pub enum CapabilityDecl {
+    Export(String),
+    Full {
+        export: String,
+        #[serde(default)]
+        kind: Option<Kind>,
+        #[serde(default)]
+        order: Option<i64>,
+    },
+}
+
+/// Longest capability name, in bytes.
+pub const MAX_CAPABILITY_LEN: usize = 128;
+
+/// A capability name: 1 to 128 ASCII letters, digits, `.`, `_` or `-`, starting with a
+/// letter or digit (`notify.send`, `text-enrich`).
+pub fn check_capability(name: &str) -> Result<(), String> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if name.is_empty() || name.len() > MAX_CAPABILITY_LEN {
+        return Err(format!("must be 1 to {MAX_CAPABILITY_LEN} bytes long"));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) || !name.chars().all(ok_char) {
+        return Err("use ASCII letters, digits, `.`, `_` and `-`, starting with a letter or digit".into());
+    }
+    Ok(())
+}
+
+/// A capability as the registry runs it: which export implements it, and its chain order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provided {
+    pub kind: Kind,
+    pub export: String,
+    pub order: i64,
 }
 
 impl Provides {
@@ -187,7 +255,79 @@ impl Manifest {
             return Err(ManifestError::EntryOutside { entry: m.entry });
         }
         m.config_validator()?;
+        m.check_capability_names()?;
         Ok(m)
+    }
+
+    fn check_capability_names(&self) -> Result<(), ManifestError> {
+        let names: Vec<&String> = match &self.provides.capabilities {
+            CapabilityDecls::Names(n) => n.iter().collect(),
+            CapabilityDecls::Map(m) => m.keys().collect(),
+        };
+        for (i, name) in names.iter().enumerate() {
+            check_capability(name).map_err(|reason| ManifestError::Capability { name: name.to_string(), reason })?;
+            if names[..i].contains(name) {
+                return Err(ManifestError::Capability { name: name.to_string(), reason: "is listed twice".into() });
+            }
+        }
+        if let CapabilityDecls::Map(m) = &self.provides.capabilities {
+            for (name, decl) in m {
+                if let CapabilityDecl::Full { kind: Some(k @ (Kind::Trigger | Kind::Listener)), .. } = decl {
+                    let reason = format!("a {k} cannot implement a capability: only nodes and tools are called with an input");
+                    return Err(ManifestError::Capability { name: name.clone(), reason });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The capabilities the plugin implements, each resolved to the node or tool of
+    /// `plugin` that implements it. A name that is not one of its nodes or tools, a name
+    /// that is both, or a bare list when the plugin has several nodes and tools is refused
+    /// with what to write instead.
+    pub fn provided(&self, plugin: &Plugin) -> Result<std::collections::BTreeMap<String, Provided>, RegistryError> {
+        let bad = |reason: String| RegistryError::Incompatible { plugin: self.name.clone(), reason };
+        let callable: Vec<(Kind, &str)> =
+            [Kind::Node, Kind::Tool].into_iter().flat_map(|k| plugin.specs().of(k).iter().map(move |s| (k, s.name.as_str()))).collect();
+        let default_order = self.provides.order.unwrap_or(0);
+        let mut out = std::collections::BTreeMap::new();
+        match &self.provides.capabilities {
+            CapabilityDecls::Names(names) if names.is_empty() => {}
+            CapabilityDecls::Names(names) => {
+                let [(kind, export)] = callable.as_slice() else {
+                    let list = callable.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ");
+                    return Err(bad(format!(
+                        "capabilities {names:?} need the export that implements each (it has {}): write [provides.capabilities] \"{}\" = \"EXPORT\"",
+                        if list.is_empty() { "no node or tool".to_string() } else { list },
+                        names[0]
+                    )));
+                };
+                for name in names {
+                    out.insert(name.clone(), Provided { kind: *kind, export: export.to_string(), order: default_order });
+                }
+            }
+            CapabilityDecls::Map(map) => {
+                for (name, decl) in map {
+                    let (export, kind, order) = match decl {
+                        CapabilityDecl::Export(e) => (e, None, None),
+                        CapabilityDecl::Full { export, kind, order } => (export, *kind, *order),
+                    };
+                    let matching: Vec<Kind> =
+                        callable.iter().filter(|(k, n)| *n == export && kind.is_none_or(|want| want == *k)).map(|(k, _)| *k).collect();
+                    let kind = match matching.as_slice() {
+                        [k] => *k,
+                        [] => return Err(bad(format!("capability `{name}` names `{export}`, which is not one of its nodes or tools"))),
+                        _ => {
+                            return Err(bad(format!(
+                                "capability `{name}`: `{export}` is both a node and a tool; say which with {{ export = \"{export}\", kind = \"node\" }}"
+                            )));
+                        }
+                    };
+                    out.insert(name.clone(), Provided { kind, export: export.clone(), order: order.unwrap_or(default_order) });
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The entry `.wasm` for a manifest at `manifest_path`, with symlinks resolved; an entry
@@ -267,6 +407,7 @@ impl Manifest {
                 }
             }
         }
+        self.provided(plugin)?;
         Ok(())
     }
 }

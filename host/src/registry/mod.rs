@@ -7,6 +7,7 @@
 //! the swap finishes on the old generation while new calls get the new one; the old
 //! generation (its compiled code and warm instances) is freed when its last call ends.
 
+mod classes;
 pub mod discover;
 mod doctor;
 mod handler;
@@ -24,12 +25,13 @@ use std::sync::{Arc, RwLock};
 use crate::plugin::Plugin;
 use crate::types::{Json, Kind};
 
+pub use classes::{CapabilityCall, DispatchClass, DispatchError, Dispatched, Provider, ProviderCall, Selector};
 pub use discover::{Found, FoundPlugin};
 pub use doctor::{Problem, doctor, repair};
 pub use handler::Handler;
 pub(crate) use install::fault_point;
 pub use install::{Meta, edit, install, install_confirmed, install_remote, install_with, set_enabled, source_name, uninstall, update};
-pub use manifest::{ListenerSettings, Manifest, ManifestError, TriggerSettings};
+pub use manifest::{ListenerSettings, Manifest, ManifestError, Provided, TriggerSettings, check_capability};
 pub use name::{MAX_NAME_LEN, check_name};
 
 /// Where an installed plugin lives: a tenant's own, or global (`tenant: None`).
@@ -80,6 +82,9 @@ pub struct ExportSettings {
     pub intervals: BTreeMap<String, std::time::Duration>,
     /// Per listener, the WebSocket URL the host connects to for it.
     pub connects: BTreeMap<String, String>,
+    /// The capabilities it implements (its manifest's `[provides] capabilities`), each by
+    /// one node or tool: what [`Registry::dispatch`] selects on.
+    pub capabilities: BTreeMap<String, manifest::Provided>,
 }
 
 /// One thing a plugin exports: a node, tool, trigger or listener by name.

@@ -106,12 +106,14 @@ fn load_locked(
 }
 
 /// The poll interval of each trigger that has one (the operator's, else the manifest's),
-/// and the operator's listener connections.
-fn settings(manifest: Option<&Manifest>, desired: Option<&DesiredPlugin>) -> ExportSettings {
+/// the operator's listener connections, and the capabilities the manifest says `plugin`
+/// implements.
+fn settings(manifest: Option<&Manifest>, desired: Option<&DesiredPlugin>, plugin: &Plugin) -> Result<ExportSettings, RegistryError> {
     let connects = desired
         .map(|d| d.listeners.iter().filter_map(|(name, s)| s.connect.clone().map(|url| (name.clone(), url))).collect())
         .unwrap_or_default();
-    ExportSettings { intervals: intervals(manifest, desired), connects }
+    let capabilities = manifest.map(|m| m.provided(plugin)).transpose()?.unwrap_or_default();
+    Ok(ExportSettings { intervals: intervals(manifest, desired), connects, capabilities })
 }
 
 fn intervals(manifest: Option<&Manifest>, desired: Option<&DesiredPlugin>) -> BTreeMap<String, std::time::Duration> {
@@ -177,7 +179,8 @@ impl Registry {
                             return Err(RegistryError::MissingConfig { key: key.clone(), problems });
                         }
                     }
-                    Ok::<_, RegistryError>((plugin, version, config, settings(manifest.as_ref(), want)))
+                    let settings = settings(manifest.as_ref(), want, &plugin)?;
+                    Ok::<_, RegistryError>((plugin, version, config, settings))
                 })();
                 match loaded {
                     Ok((plugin, version, config, settings)) => match self.register_with(key.clone(), version, plugin, config, settings) {

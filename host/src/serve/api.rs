@@ -31,6 +31,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/plugins/{name}", get(show).patch(patch).delete(remove))
         .route("/plugins/{name}/package", axum::routing::put(super::upload::handler))
         .route("/invoke/{plugin}/{export}", post(invoke::by_path))
+        .route("/dispatch/{class}/{capability}", post(super::classes::dispatch))
+        .route("/capabilities", get(super::classes::list))
         // Listener webhooks, any method; the tenant in the route or a tenant token.
         .route("/hooks/t/{tenant}/{plugin}/{listener}", any(super::hooks::global))
         .route("/hooks/t/{tenant}/{plugin}/{listener}/{*rest}", any(super::hooks::global))
@@ -206,7 +208,8 @@ struct ListQuery {
     tenant_id: Option<String>,
 }
 
-async fn list(State(app): State<Arc<App>>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
+async fn list(State(app): State<Arc<App>>, headers: HeaderMap, q: QueryResult<ListQuery>) -> Result<Response, ApiError> {
+    let q = query(q)?;
     let caller = Caller::of(&app, &headers)?;
     let filter = q.tenant_id.map(|t| if t.is_empty() { None } else { Some(t) });
     if let Some(Some(t)) = &filter
@@ -327,6 +330,13 @@ pub(crate) async fn installing(
 }
 
 /// Reads a JSON body of type `T` under the body cap; unknown fields are refused by `T`.
+/// A query string as a handler takes it: the rejection answered in the API's error shape.
+pub(crate) type QueryResult<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+
+pub(crate) fn query<T>(q: QueryResult<T>) -> Result<T, ApiError> {
+    q.map(|Query(q)| q).map_err(|e| ApiError::bad_request(format!("bad query string: {}", e.body_text())))
+}
+
 pub(crate) async fn json_body<T: serde::de::DeserializeOwned>(body: Body, limit: usize) -> Result<T, ApiError> {
     let bytes = read_body(body, limit).await?;
     serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON for this endpoint: {e}")))

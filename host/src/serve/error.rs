@@ -44,6 +44,15 @@ impl ApiError {
     fn retryable(&self) -> bool {
         self.status.is_server_error() && self.status != StatusCode::INTERNAL_SERVER_ERROR
     }
+
+    /// `{"error", "code", "retryable", "details"?}`.
+    pub fn body(&self) -> Value {
+        let mut body = json!({ "error": self.message, "code": self.code, "retryable": self.retryable() });
+        if let Some(d) = &self.details {
+            body["details"] = d.clone();
+        }
+        body
+    }
 }
 
 pub use crate::error::chain;
@@ -51,11 +60,7 @@ pub use crate::error::chain;
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retryable = self.retryable();
-        let mut body = json!({ "error": self.message, "code": self.code, "retryable": retryable });
-        if let Some(d) = self.details {
-            body["details"] = d;
-        }
-        let mut response = (self.status, axum::Json(body)).into_response();
+        let mut response = (self.status, axum::Json(self.body())).into_response();
         if retryable {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
         }
@@ -89,10 +94,17 @@ impl From<RegistryError> for ApiError {
 
 impl From<InvokeError> for ApiError {
     fn from(e: InvokeError) -> ApiError {
-        let message = chain(&e);
+        ApiError::of_invoke(&e)
+    }
+}
+
+impl ApiError {
+    /// The response a failed call gets (also one provider's entry in a dispatch report).
+    pub fn of_invoke(e: &InvokeError) -> ApiError {
+        let message = chain(e);
         let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
         let unavailable = StatusCode::SERVICE_UNAVAILABLE;
-        let (status, code, details) = match &e {
+        let (status, code, details) = match e {
             InvokeError::Guest(PluginError::InvalidInput(_)) => (StatusCode::BAD_REQUEST, "invalid_input", None),
             InvokeError::Guest(PluginError::NotFound(_)) => (StatusCode::NOT_FOUND, "not_found", None),
             InvokeError::Guest(PluginError::Failed { retryable, details, .. }) => {

@@ -6,14 +6,14 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::App;
-use super::api::{Caller, json_body};
+use super::api::{Caller, QueryResult, json_body, query};
 use super::error::ApiError;
 use crate::registry::{Key, RegistryError};
 use crate::types::{CallContext, Json, Kind};
@@ -21,7 +21,7 @@ use crate::types::{CallContext, Json, Kind};
 /// Orch8's step envelope; every field is optional.
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct Envelope {
+pub(crate) struct Envelope {
     instance_id: String,
     block_id: String,
     params: Option<Value>,
@@ -36,6 +36,39 @@ struct Context {
     config: Option<Value>,
 }
 
+impl Envelope {
+    /// The call context and input (`params`, default `{}`) it asks for. With `installed`
+    /// (a plugin's config), the envelope's `context.config` keys are laid over it here;
+    /// without, `context.config` is passed on as it is (a dispatch lays it over each
+    /// provider's config).
+    pub(crate) fn into_call(self, installed: Option<&Json>, tenant: Option<String>) -> Result<(CallContext, String), ApiError> {
+        let json = |v: Option<Value>, default: &str| v.map_or_else(|| default.to_string(), |v| v.to_string());
+        // The installed config as it is, unless the envelope lays keys over it (Orch8
+        // usually sends `{}`): no parse and re-serialization of the config on every call.
+        let config = match (self.context.config, installed) {
+            (Some(Value::Object(over)), Some(installed)) if !over.is_empty() => {
+                let mut merged = installed.to_value().unwrap_or(Value::Null);
+                if let Value::Object(base) = &mut merged {
+                    base.extend(over);
+                }
+                Json::parse(merged.to_string()).map_err(|e| ApiError::internal(e.to_string()))?
+            }
+            (_, Some(installed)) => installed.clone(),
+            (Some(v @ Value::Object(_)), None) => Json::from(v),
+            (_, None) => Json::from(serde_json::json!({})),
+        };
+        let ctx = CallContext {
+            instance_id: self.instance_id,
+            step_id: self.block_id,
+            attempt: self.attempt.unwrap_or(1),
+            tenant,
+            config,
+            data: Json::parse(json(self.context.data, "null")).map_err(|e| ApiError::internal(e.to_string()))?,
+        };
+        Ok((ctx, json(self.params, "{}")))
+    }
+}
+
 #[derive(Deserialize)]
 pub(crate) struct KindQuery {
     kind: Option<String>,
@@ -45,9 +78,10 @@ pub(crate) async fn by_path(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     Path((plugin, export)): Path<(String, String)>,
-    Query(q): Query<KindQuery>,
+    q: QueryResult<KindQuery>,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let q = query(q)?;
     let kind = match q.kind.as_deref() {
         None => None,
         Some(k) => Some(k.parse::<Kind>().map_err(|e| ApiError::bad_request(format!("kind: {e}")))?),
@@ -85,28 +119,7 @@ async fn invoke(
     };
     let p = installed.plugin.clone();
     let (kind, name) = p.pick_export(kind, Some(export))?;
-    let json = |v: Option<Value>, default: &str| v.map_or_else(|| default.to_string(), |v| v.to_string());
-    // The installed config as it is, unless the envelope lays keys over it (Orch8 usually
-    // sends `{}`): no parse and re-serialization of the config on every call.
-    let config = match envelope.context.config {
-        Some(Value::Object(over)) if !over.is_empty() => {
-            let mut merged = installed.config.to_value().unwrap_or(Value::Null);
-            if let Value::Object(base) = &mut merged {
-                base.extend(over);
-            }
-            Json::parse(merged.to_string()).map_err(|e| ApiError::internal(e.to_string()))?
-        }
-        _ => installed.config.clone(),
-    };
-    let ctx = CallContext {
-        instance_id: envelope.instance_id,
-        step_id: envelope.block_id,
-        attempt: envelope.attempt.unwrap_or(1),
-        tenant: caller.tenant.clone(),
-        config,
-        data: Json::parse(json(envelope.context.data, "null")).map_err(|e| ApiError::internal(e.to_string()))?,
-    };
-    let input = json(envelope.params, "{}");
+    let (ctx, input) = envelope.into_call(Some(&installed.config), caller.tenant.clone())?;
     let permit = app
         .calls
         .clone()

@@ -8,6 +8,7 @@
 
 mod api;
 pub mod auth;
+mod classes;
 mod error;
 mod hooks;
 mod invoke;

@@ -49,6 +49,9 @@ enum Command {
     Inspect(commands::inspect::InspectArgs),
     /// Call a plugin once and print its output JSON on stdout (logs, fuel and time on stderr).
     Invoke(commands::invoke::InvokeArgs),
+    /// Call every installed provider of a capability as a dispatch class says (singleton,
+    /// broadcast-collect, broadcast-notify, chain, capability); the report JSON on stdout.
+    Dispatch(commands::dispatch::DispatchArgs),
     /// Manage installed plugins under $PLINTH_HOME (default ~/.plinth).
     #[command(subcommand)]
     Plugin(commands::plugin::PluginCmd),
@@ -119,7 +122,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     // FILE.wasm`, work on local files and run locally even with PLINTH_SERVER set (an
     // operator's shell may always have it).
     let remote = match (&cli.server, &cli.command) {
-        (Some(url), Command::Plugin(_)) => Some(commands::remote::Remote::new(url, cli.token.clone())?),
+        (Some(url), Command::Plugin(_) | Command::Dispatch(_)) => Some(commands::remote::Remote::new(url, cli.token.clone())?),
         // A .wasm file on this machine is called here; an installed plugin's name, there.
         (Some(url), Command::Invoke(a)) if !a.is_local_file() => Some(commands::remote::Remote::new(url, cli.token.clone())?),
         _ => None,
@@ -127,6 +130,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match (cli.command, remote) {
         (Command::Invoke(args), Some(remote)) => commands::invoke::run_remote(args, &remote),
         (Command::Plugin(cmd), Some(remote)) => commands::plugin::run_remote(cmd, &remote),
+        (Command::Dispatch(args), Some(remote)) => commands::dispatch::run_remote(args, &remote),
         (command, _) => run_local(command),
     }
 }
@@ -135,6 +139,7 @@ fn run_local(command: Command) -> Result<(), Failure> {
     match command {
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Invoke(args) => commands::invoke::run(args),
+        Command::Dispatch(args) => commands::dispatch::run(args),
         Command::Plugin(cmd) => commands::plugin::run(cmd),
         Command::Listen(args) => commands::fixture::listen(args),
         Command::Trigger(cmd) => commands::fixture::trigger(cmd),

@@ -1,5 +1,6 @@
 //! One module per command, as wasmtime's CLI does; the helpers they share live here.
 
+pub mod dispatch;
 pub mod fixture;
 pub mod inspect;
 pub mod invoke;

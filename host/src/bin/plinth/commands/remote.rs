@@ -115,8 +115,9 @@ fn read(r: Response) -> Result<Answer, Failure> {
 }
 
 /// The README's exit codes for a server's error code (see `serve/error.rs`).
-fn exit_code(status: reqwest::StatusCode, code: &str) -> u8 {
+pub fn exit_code(status: reqwest::StatusCode, code: &str) -> u8 {
     match code {
+        "no_provider" | "ambiguous" => 3,
         "failed" | "invalid_input" => 3,
         "out_of_fuel" | "memory_limit" | "stack_overflow" | "output_too_large" | "deadline_exceeded" => 4,
         "trap" | "invalid_output" | "abi_violation" => 5,
