@@ -97,6 +97,7 @@ pub(crate) fn run<R>(
     runner: &Runner,
     target: &Target<'_>,
     limits: &Limits,
+    cancel: Option<&crate::types::Cancel>,
     f: impl FnOnce(&mut Store<CallState>, &Ready) -> wasmtime::Result<Result<R, PluginError>>,
 ) -> Result<Outcome<R>, InvokeError> {
     let start = Instant::now();
@@ -112,6 +113,9 @@ pub(crate) fn run<R>(
     let (store, result) = match warm {
         Some((mut store, ready)) => match store::arm(&mut store, config.epoch_tick, limits, start) {
             Ok(()) => {
+                if let Some(c) = cancel {
+                    store::watch_cancel(&mut store, c, config.epoch_tick, limits);
+                }
                 let result = f(&mut store, &ready);
                 (store, result)
             }
@@ -120,6 +124,9 @@ pub(crate) fn run<R>(
         None => {
             let mut store = store::new_store(&runner.engine, target.capabilities, target.name, limits);
             store::arm(&mut store, config.epoch_tick, limits, start).map_err(host)?;
+            if let Some(c) = cancel {
+                store::watch_cancel(&mut store, c, config.epoch_tick, limits);
+            }
             let result = target.backend.instantiate(&mut store).and_then(|ready| f(&mut store, &ready));
             (store, result)
         }
@@ -186,6 +193,9 @@ fn classify(e: &wasmtime::Error, limits: &Limits, max_instances: u32, max_stack:
     }
     if let Some(o) = e.downcast_ref::<OutputOverLimit>() {
         return InvokeError::OutputTooLarge { size: o.size, limit: o.limit };
+    }
+    if e.is::<store::Cancelled>() {
+        return InvokeError::Cancelled;
     }
     if e.is::<wasmtime::PoolConcurrencyLimitError>() {
         return InvokeError::Busy { max_instances };

@@ -139,6 +139,9 @@ pub enum InvokeError {
     /// The guest executed more instructions than its fuel budget.
     #[error("out of fuel: the plugin used its whole budget of {budget} fuel; raise the fuel limit if the work is legitimate")]
     OutOfFuel { budget: u64 },
+    /// The caller cancelled the call ([`crate::Cancel`]) while it ran.
+    #[error("cancelled: the caller stopped the call before it finished")]
+    Cancelled,
     /// The wall-clock deadline passed before the guest returned.
     #[error("deadline exceeded: the plugin ran longer than {}ms; raise the timeout if the work is legitimate", timeout.as_millis())]
     DeadlineExceeded { timeout: Duration },

@@ -77,6 +77,6 @@ pub use limits::{Limits, parse_size};
 pub use plugin::{ContractMode, Contracts, ContractsSetting, Format, LEGACY_API, Plugin, REMOTE_API};
 pub use remote::{AllowRemote, Endpoint, RemoteOptions};
 pub use types::{
-    CallContext, Dispatch, HandleResult, InboundMessage, Json, Kind, Level, LogLine, LogSource, Logs, Outcome, PollResult, Reply, Spec,
-    Specs,
+    CallContext, Cancel, Dispatch, HandleResult, InboundMessage, Json, Kind, Level, LogLine, LogSource, Logs, Outcome, PollResult, Reply,
+    Spec, Specs,
 };

@@ -81,13 +81,46 @@ pub(crate) fn new_store(engine: &Engine, capabilities: &Arc<Capabilities>, plugi
 /// Sets a store's limits for a call starting at `start`: fuel, epoch deadline (in ticks of
 /// `epoch_tick`), memory and log limits. Must run before any guest code (instantiation
 /// included): a store with no fuel or no deadline traps at once.
-pub(crate) fn arm(store: &mut Store<CallState>, epoch_tick: Duration, limits: &Limits, start: Instant) -> wasmtime::Result<()> {
-    store.set_fuel(limits.fuel)?;
+/// Makes a store armed by [`arm`] also stop when `cancel` is set: its epoch deadline becomes
+/// one tick, renewed by a callback that ends the call with [`Cancelled`] once the switch is
+/// set, and with the deadline's own trap once the call's ticks are used up. Only calls
+/// that can be cancelled pay for a callback each tick.
+pub(crate) fn watch_cancel(store: &mut Store<CallState>, cancel: &crate::types::Cancel, epoch_tick: Duration, limits: &Limits) {
+    let mut left = deadline_ticks(epoch_tick, limits);
+    let cancel = cancel.clone();
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if cancel.is_cancelled() {
+            return Err(wasmtime::Error::new(Cancelled));
+        }
+        left = left.saturating_sub(1);
+        Ok(if left == 0 { wasmtime::UpdateDeadline::Interrupt } else { wasmtime::UpdateDeadline::Continue(1) })
+    });
+}
+
+/// Raised inside a store whose call was cancelled (see [`watch_cancel`]).
+#[derive(Debug)]
+pub(crate) struct Cancelled;
+
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the call was cancelled")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+/// The epoch deadline of a call under `limits`, in ticks of `epoch_tick`.
+fn deadline_ticks(epoch_tick: Duration, limits: &Limits) -> u64 {
     let tick = epoch_tick.as_nanos().max(1);
     // wasmtime adds this to the current epoch, so keep far from overflow: 2^62 ticks is
     // still longer than any process lives.
-    let ticks = u64::try_from(limits.timeout.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX).min(1 << 62) + 1;
-    store.set_epoch_deadline(ticks);
+    u64::try_from(limits.timeout.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX).min(1 << 62) + 1
+}
+
+pub(crate) fn arm(store: &mut Store<CallState>, epoch_tick: Duration, limits: &Limits, start: Instant) -> wasmtime::Result<()> {
+    store.set_fuel(limits.fuel)?;
+    store.set_epoch_deadline(deadline_ticks(epoch_tick, limits));
     let state = store.data_mut();
     state.deadline = start.checked_add(limits.timeout);
     state.limiter = Limiter::new(limits.memory);

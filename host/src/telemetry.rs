@@ -39,6 +39,7 @@ pub fn outcome(e: &InvokeError) -> &'static str {
         InvokeError::Trap { .. } => "trap",
         InvokeError::InvalidOutput { .. } | InvokeError::AbiViolation { .. } => "invalid_output",
         InvokeError::Busy { .. } => "busy",
+        InvokeError::Cancelled => "cancelled",
         InvokeError::ContractViolation { direction: "input", .. } => "invalid_request",
         InvokeError::ContractViolation { .. } => "invalid_output",
         InvokeError::RemoteStatus { .. } | InvokeError::RemoteUnreachable { .. } | InvokeError::RemoteRefused { .. } => "remote_error",

@@ -270,3 +270,25 @@ impl<T> Outcome<T> {
         Outcome { output: f(self.output), fuel_used: self.fuel_used, wall: self.wall, logs: self.logs, prewarmed: self.prewarmed }
     }
 }
+
+/// A caller's "stop": set it and a call made through [`crate::Plugin::with_cancel`] ends
+/// at the runtime's next epoch tick (10 ms by default) with
+/// [`crate::InvokeError::Cancelled`]. Cheap to clone; every clone is the same switch. A
+/// guest blocked in a host call (a sleep, an HTTP request) is ended by its deadline.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// Asks the calls watching this switch to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+}

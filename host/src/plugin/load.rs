@@ -77,7 +77,7 @@ impl Loader<'_> {
         });
         tracing::info!(plugin = %inner.name, api = inner.api_version, kinds = ?inner.kinds, cache = ?inner.cache, "plugin loaded");
         self.runner.warmer.request(&inner.warm);
-        Ok(Plugin { inner, limits })
+        Ok(Plugin { inner, limits, cancel: None })
     }
 
     fn component(&self, name: &Arc<str>, bytes: &[u8], sha256: &[u8; 32], capabilities: &Arc<Capabilities>) -> Result<Parts, LoadError> {
@@ -115,7 +115,7 @@ impl Loader<'_> {
         let limits = self.runner.config.default_limits;
         let mut specs = Specs::default();
         for &kind in kinds {
-            let listed = call::run(self.runner, &target, &limits, |store, ready| ready.component()?.list(kind, store).map(Ok))
+            let listed = call::run(self.runner, &target, &limits, None, |store, ready| ready.component()?.list(kind, store).map(Ok))
                 .map_err(|e| LoadError::Listing { kind, source: Box::new(e) })?
                 .output;
             match kind {
@@ -200,7 +200,7 @@ pub(crate) fn remote(
         }
     });
     tracing::info!(plugin = %inner.name, endpoint = %handler, "remote plugin registered");
-    Ok(Plugin { inner, limits })
+    Ok(Plugin { inner, limits, cancel: None })
 }
 
 /// Tells a component from a core module (or from random bytes) before compiling.

@@ -70,6 +70,8 @@ pub struct LoadOptions {
 pub struct Plugin {
     inner: Arc<Loaded>,
     limits: Limits,
+    /// Set by [`Plugin::with_cancel`]: the switch its calls watch.
+    cancel: Option<crate::types::Cancel>,
 }
 
 /// The shared part of a [`Plugin`].
@@ -217,7 +219,15 @@ impl Plugin {
     /// compiled code and pre-instantiation).
     pub fn with_limits(&self, limits: Limits) -> Result<Plugin, LimitsError> {
         limits.validate(self.inner.runner.config.max_memory)?;
-        Ok(Plugin { inner: self.inner.clone(), limits })
+        Ok(Plugin { inner: self.inner.clone(), limits, cancel: self.cancel.clone() })
+    }
+
+    /// This plugin (a cheap clone) whose calls end, at the runtime's next epoch tick, with
+    /// [`InvokeError::Cancelled`] once `cancel` is set: how a caller that gave up (an MCP
+    /// client's cancellation, a closed connection) stops the guest's work. A remote
+    /// plugin's call is not cut short; it ends at its deadline.
+    pub fn with_cancel(&self, cancel: &crate::types::Cancel) -> Plugin {
+        Plugin { inner: self.inner.clone(), limits: self.limits, cancel: Some(cancel.clone()) }
     }
 
     /// Checks that the plugin provides `kind` and listed `name` among its exports of that
@@ -244,7 +254,7 @@ impl Plugin {
 
     /// Runs a component export in a fresh instance.
     fn component<R>(&self, f: impl FnOnce(&api::Bound, &mut Store<CallState>) -> Call<R>) -> Result<Outcome<R>, InvokeError> {
-        call::run(&self.inner.runner, &self.wasm()?, &self.limits, |store, ready| f(ready.component()?, store))
+        call::run(&self.inner.runner, &self.wasm()?, &self.limits, self.cancel.as_ref(), |store, ready| f(ready.component()?, store))
     }
 
     /// Runs `call` and records it ([`crate::telemetry`]): outcome, wall time, fuel.
@@ -278,7 +288,7 @@ impl Plugin {
     fn run_legacy(&self, ctx: &CallContext, params: &str) -> Result<Outcome<Json>, InvokeError> {
         let input = legacy::envelope(ctx, params);
         let max_output = self.limits.max_output;
-        let out = call::run(&self.inner.runner, &self.wasm()?, &self.limits, |store, ready| {
+        let out = call::run(&self.inner.runner, &self.wasm()?, &self.limits, self.cancel.as_ref(), |store, ready| {
             ready.legacy()?.call(store, input.as_bytes(), max_output).map(Ok)
         })?;
         let output = OutputBudget::new(max_output).json_bytes(out.output)?;
