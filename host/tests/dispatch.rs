@@ -74,8 +74,9 @@ fn plinth_dispatch_prints_the_report_and_exits_as_the_failed_call_would() {
     assert_eq!(run(&home, &["dispatch", "fanout", "notify.send"]).0, 1);
     assert_eq!(run(&home, &["dispatch", "capability", "notify.send", "--version", "one"]).0, 1);
     assert_eq!(run(&home, &["dispatch", "singleton", "notify.send", "--params", "{nope"]).0, 1);
+    assert_eq!(run(&home, &["dispatch", "broadcast-collect", "notify.send", "--config", "[1]"]).0, 1);
     let (code, _, err) = run(&home, &["dispatch", "singleton", "../../etc"]);
-    assert_eq!(code, 3, "{err}");
+    assert_eq!(code, 1, "{err}");
     assert!(err.contains("not a capability name"), "{err}");
 }
 
@@ -149,8 +150,16 @@ fn the_server_dispatches_in_the_callers_scope_and_refuses_hostile_requests() {
             assert_eq!(st, want, "{path}: {v}");
             assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{path}: {v}");
         }
+        // An empty selector selects nothing out.
+        let (st, v) = post("/dispatch/capability/notify.send?plugin=", &admin, envelope("{}"));
+        assert_eq!((st, v["called"].as_u64()), (StatusCode::OK, Some(3)), "{v}");
         let (st, _) = post("/dispatch/broadcast-collect/notify.send", &admin, "{not json".into());
         assert_eq!(st, StatusCode::BAD_REQUEST);
+        let (st, _) = post("/dispatch/broadcast-collect/notify.send", &admin, r#"{"context":{"config":[1]}}"#.into());
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        // No token is 401 before anything else is looked at.
+        let (st, _) = body_of(c.post(s.url("/dispatch/capability/notify.send?color=red")).body(envelope("{}")));
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
         let big = envelope(&format!(r#"{{"text":"{}"}}"#, "x".repeat(8 << 10)));
         let (st, _) = post("/dispatch/broadcast-collect/notify.send", &admin, big);
         assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);

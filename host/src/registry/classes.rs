@@ -132,8 +132,9 @@ impl Provider {
     }
 }
 
-/// A call of a capability.
+/// A call of a capability: [`CapabilityCall::new`], then what differs from the defaults.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CapabilityCall<'a> {
     pub class: DispatchClass,
     pub capability: &'a str,
@@ -149,6 +150,46 @@ pub struct CapabilityCall<'a> {
     /// At most this many provider calls at once; `None` and anything above it is the
     /// runtime's `max_instances`.
     pub parallelism: Option<usize>,
+}
+
+impl<'a> CapabilityCall<'a> {
+    /// A call of `capability` as `class` says with `input`, in the global scope, every
+    /// provider, a default context, as many at once as the runtime allows.
+    pub fn new(class: DispatchClass, capability: &'a str, input: &'a str) -> CapabilityCall<'a> {
+        CapabilityCall {
+            class,
+            capability,
+            tenant: None,
+            selector: Selector::default(),
+            input,
+            context: CallContext::default(),
+            parallelism: None,
+        }
+    }
+
+    /// In `tenant`'s scope.
+    pub fn tenant(mut self, tenant: Option<&'a str>) -> Self {
+        self.tenant = tenant;
+        self
+    }
+
+    /// Only the providers `selector` picks.
+    pub fn selector(mut self, selector: Selector) -> Self {
+        self.selector = selector;
+        self
+    }
+
+    /// Sent with every provider call (see [`CapabilityCall::context`]).
+    pub fn context(mut self, context: CallContext) -> Self {
+        self.context = context;
+        self
+    }
+
+    /// At most `n` provider calls at once (capped at the runtime's `max_instances`).
+    pub fn parallelism(mut self, n: usize) -> Self {
+        self.parallelism = Some(n);
+        self
+    }
 }
 
 /// One provider's call and its result.
@@ -278,6 +319,14 @@ impl Registry {
         out
     }
 
+    /// The providers of `capability` in `tenant`'s scope that `selector` picks, in chain
+    /// order: the ones a dispatch would consider.
+    pub fn select(&self, capability: &str, tenant: Option<&str>, selector: &Selector) -> Vec<Provider> {
+        let mut providers = self.providers(capability, tenant);
+        providers.retain(|p| selector.matches(&p.installed));
+        providers
+    }
+
     /// Every capability with providers in `tenant`'s scope, and its providers.
     pub fn capabilities(&self, tenant: Option<&str>) -> BTreeMap<String, Vec<Provider>> {
         let names: std::collections::BTreeSet<String> =
@@ -293,8 +342,7 @@ impl Registry {
             name: call.capability.to_string(),
             reason: format!("is not a capability name: {reason}"),
         })?;
-        let mut providers = self.providers(call.capability, call.tenant);
-        providers.retain(|p| call.selector.matches(&p.installed));
+        let providers = self.select(call.capability, call.tenant, &call.selector);
         let none = || DispatchError::NoProvider {
             capability: call.capability.to_string(),
             tenant: call.tenant.map(str::to_string),
@@ -400,9 +448,15 @@ fn call_all<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R +
     };
     std::thread::scope(|s| {
         for _ in 1..threads.min(items.len()) {
-            s.spawn(work);
+            // A thread the OS will not give is one fewer at once, not a failure: this
+            // thread works through whatever the others do not take.
+            if std::thread::Builder::new().name("plinth-dispatch".into()).spawn_scoped(s, work).is_err() {
+                break;
+            }
         }
         work();
     });
-    slots.into_iter().map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()).expect("every item was called")).collect()
+    // Every slot was filled: the items were all taken, and a worker that panicked made the
+    // scope panic before this.
+    slots.into_iter().filter_map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner())).collect()
 }

@@ -68,9 +68,12 @@ pub fn plugin_dirs(dir: &Path) -> Result<Vec<PathBuf>, RegistryError> {
 
 /// Reads and loads the plugin in folder `dir` as an install would, without installing it.
 pub fn check_dir(runtime: &Runtime, dir: &Path) -> Result<(crate::plugin::Plugin, FoundPlugin), RegistryError> {
-    let src = read_source(dir)?;
+    check_source(runtime, &read_source(dir)?)
+}
+
+fn check_source(runtime: &Runtime, src: &super::install::Source) -> Result<(crate::plugin::Plugin, FoundPlugin), RegistryError> {
     let key = Key::global(&src.name);
-    let (plugin, version) = load_source(runtime, &key, &src, &Default::default(), &[], None)?;
+    let (plugin, version) = load_source(runtime, &key, src, &Default::default(), &[], None)?;
     let found = FoundPlugin { name: src.name.clone(), version, exports: Export::of(&plugin) };
     Ok((plugin, found))
 }
@@ -84,9 +87,15 @@ impl Registry {
         Ok(plugin_dirs(dir)?
             .into_iter()
             .map(|d| {
-                let outcome = check_dir(runtime, &d).and_then(|(plugin, found)| {
-                    let config = Json::from(&serde_json::json!({}));
-                    self.register(Key::global(&found.name), found.version.clone(), plugin, config)?;
+                let outcome = read_source(&d).and_then(|src| {
+                    let (plugin, found) = check_source(runtime, &src)?;
+                    // What an install would run it with: the manifest's config and the
+                    // capabilities it implements.
+                    let manifest = src.manifest.as_ref();
+                    let config = Json::from(manifest.map(|m| m.config_json()).unwrap_or_else(|| serde_json::json!({})));
+                    let capabilities = manifest.map(|m| m.provided(&plugin)).transpose()?.unwrap_or_default();
+                    let settings = super::ExportSettings { capabilities, ..Default::default() };
+                    self.register_with(Key::global(&found.name), found.version.clone(), plugin, config, settings)?;
                     Ok(found)
                 });
                 Found { dir: d, outcome }

@@ -16,7 +16,7 @@ use crate::remote::Endpoint;
 /// A plugin source read from disk: its manifest (none for a bare `.wasm`), the manifest's
 /// bytes, the wasm and the name it installs under.
 pub(crate) struct Source {
-    manifest: Option<Manifest>,
+    pub(crate) manifest: Option<Manifest>,
     manifest_bytes: Option<Vec<u8>>,
     /// Empty for a remote plugin.
     wasm: Vec<u8>,

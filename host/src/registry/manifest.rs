@@ -124,13 +124,19 @@ impl Default for CapabilityDecls {
 #[serde(untagged, expecting = "an export name, or { export = \"NAME\", kind = \"node\"|\"tool\", order = N }")]
 pub enum CapabilityDecl {
     Export(String),
-    Full {
-        export: String,
-        #[serde(default)]
-        kind: Option<Kind>,
-        #[serde(default)]
-        order: Option<i64>,
-    },
+    Full(ProvidedBy),
+}
+
+/// `{ export, kind, order }` of a capability: the export, its kind when the name is both a
+/// node and a tool, its own chain order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvidedBy {
+    pub export: String,
+    #[serde(default)]
+    pub kind: Option<Kind>,
+    #[serde(default)]
+    pub order: Option<i64>,
 }
 
 /// Longest capability name, in bytes.
@@ -272,7 +278,7 @@ impl Manifest {
         }
         if let CapabilityDecls::Map(m) = &self.provides.capabilities {
             for (name, decl) in m {
-                if let CapabilityDecl::Full { kind: Some(k @ (Kind::Trigger | Kind::Listener)), .. } = decl {
+                if let CapabilityDecl::Full(ProvidedBy { kind: Some(k @ (Kind::Trigger | Kind::Listener)), .. }) = decl {
                     let reason = format!("a {k} cannot implement a capability: only nodes and tools are called with an input");
                     return Err(ManifestError::Capability { name: name.clone(), reason });
                 }
@@ -310,7 +316,7 @@ impl Manifest {
                 for (name, decl) in map {
                     let (export, kind, order) = match decl {
                         CapabilityDecl::Export(e) => (e, None, None),
-                        CapabilityDecl::Full { export, kind, order } => (export, *kind, *order),
+                        CapabilityDecl::Full(ProvidedBy { export, kind, order }) => (export, *kind, *order),
                     };
                     let matching: Vec<Kind> =
                         callable.iter().filter(|(k, n)| *n == export && kind.is_none_or(|want| want == *k)).map(|(k, _)| *k).collect();

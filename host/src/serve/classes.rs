@@ -32,8 +32,8 @@ pub(crate) async fn dispatch(
     q: QueryResult<SelectorQuery>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let q = query(q)?;
     let caller = Caller::of(&app, &headers)?;
+    let q = query(q)?;
     let class: DispatchClass = class.parse().map_err(ApiError::bad_request)?;
     crate::registry::check_capability(&capability)
         .map_err(|reason| ApiError::bad_request(format!("`{capability}` is not a capability name: {reason}")))?;
@@ -43,15 +43,20 @@ pub(crate) async fn dispatch(
         .map(semver::VersionReq::parse)
         .transpose()
         .map_err(|e| ApiError::bad_request(format!("version is not a version requirement (e.g. ^1.2): {e}")))?;
-    let selector = Selector { plugin: q.plugin, version };
+    let selector = Selector { plugin: q.plugin.filter(|p| !p.is_empty()), version };
     let envelope: Envelope = json_body(body, app.config.max_body).await?;
     let (context, input) = envelope.into_call(None, caller.tenant.clone())?;
-    // One permit per provider call that may run at once: a dispatch holds the server's
-    // call slots as that many single calls would, and runs on as many as it could get.
+    if !matches!(context.config.to_value(), Ok(Value::Object(_))) {
+        return Err(ApiError::bad_request("context.config must be a JSON object (its keys are laid over each provider's config)"));
+    }
+    // One permit per provider call that may run at once, as that many single calls would
+    // hold, and never more than half the server's slots: a broadcast must not starve the
+    // other requests. It runs on as many as it could get, at least one.
+    let share = (app.runtime.config().max_instances as usize / 2).max(1);
     let want = if matches!(class, DispatchClass::Singleton | DispatchClass::Chain) {
         1
     } else {
-        app.registry.providers(&capability, caller.tenant.as_deref()).len().max(1)
+        app.registry.select(&capability, caller.tenant.as_deref(), &selector).len().clamp(1, share)
     };
     let busy = || ApiError::busy("the server is running as many calls as it allows; retry shortly");
     let mut permits = vec![app.calls.clone().try_acquire_owned().map_err(|_| busy())?];

@@ -111,6 +111,8 @@ impl ApiError {
                 (if *retryable { unavailable } else { unprocessable }, "failed", details.clone())
             }
             InvokeError::Busy { .. } => (unavailable, "busy", None),
+            // The caller gave up; nginx's "client closed request" (nobody reads it).
+            InvokeError::Cancelled => (StatusCode::from_u16(499).unwrap_or(unprocessable), "cancelled", None),
             InvokeError::DeadlineExceeded { .. } => (unavailable, "deadline_exceeded", None),
             InvokeError::Host(_) => (unavailable, "host_error", None),
             InvokeError::OutOfFuel { .. } => (unprocessable, "out_of_fuel", None),

@@ -54,7 +54,7 @@ impl Envelope {
                 Json::parse(merged.to_string()).map_err(|e| ApiError::internal(e.to_string()))?
             }
             (_, Some(installed)) => installed.clone(),
-            (Some(v @ Value::Object(_)), None) => Json::from(v),
+            (Some(v), None) if !v.is_null() => Json::from(v),
             (_, None) => Json::from(serde_json::json!({})),
         };
         let ctx = CallContext {

@@ -70,10 +70,19 @@ fn params(args: &DispatchArgs) -> Result<String, Failure> {
     Ok(text)
 }
 
-/// Exit 0 when every call succeeded; else the exit code of the first failure, after the
-/// report was printed.
-fn finish(report: &Value, failures: Vec<(String, String, u8)>) -> Result<(), Failure> {
+/// `--config`: an object whose keys are laid over each provider's config.
+fn config(args: &DispatchArgs) -> Result<Value, Failure> {
+    match json_flag("config", &args.config, "{}")? {
+        v @ Value::Object(_) => Ok(v),
+        _ => Err(Failure { code: 1, error: anyhow!("--config must be a JSON object (its keys are laid over each provider's config)") }),
+    }
+}
+
+/// Exit 0 when every call succeeded; else the exit code of the failure of the first
+/// plugin by name (locally and through a server alike), after the report was printed.
+fn finish(report: &Value, mut failures: Vec<(String, String, u8)>) -> Result<(), Failure> {
     outln!("{report}");
+    failures.sort();
     let Some((_, _, code)) = failures.first() else { return Ok(()) };
     let list = failures.iter().map(|(p, why, _)| format!("{p}: {why}")).collect::<Vec<_>>().join("; ");
     Err(Failure { code: *code, error: anyhow!("{} of {} providers failed: {list}", failures.len(), report["called"]) })
@@ -90,30 +99,27 @@ pub fn run(args: DispatchArgs) -> Result<(), Failure> {
     let context = CallContext {
         instance_id: args.instance_id.clone(),
         step_id: args.step_id.clone(),
-        config: plinth::Json::from(json_flag("config", &args.config, "{}")?),
+        config: plinth::Json::from(config(&args)?),
         data: plinth::Json::from(json_flag("data", &args.data, "null")?),
         ..CallContext::default()
     };
-    let call = CapabilityCall {
-        class: args.class,
-        capability: &args.capability,
-        tenant: args.tenant.as_deref(),
-        selector: Selector { plugin: args.plugin.clone(), version: args.version.clone() },
-        input: &input,
-        context,
-        parallelism: None,
-    };
+    let call = CapabilityCall::new(args.class, &args.capability, &input)
+        .tenant(args.tenant.as_deref())
+        .selector(Selector { plugin: args.plugin.clone(), version: args.version.clone() })
+        .context(context);
     // A singleton's or a chain step's failure exits as that call would; no provider, or
-    // several for a singleton, is 3 (as an export that is not there).
+    // several for a singleton, is 3 (as an export that is not there); a name that cannot
+    // be a capability is a bad argument, 1.
     let done = registry.dispatch(&runtime, &call).map_err(|e| {
         let code = match &e {
             DispatchError::Failed { source, .. } => invoke_exit_code(source),
+            DispatchError::BadCapability { .. } => 1,
             _ => 3,
         };
         Failure { code, error: e.into() }
     })?;
     let error = |e: &InvokeError| json!({"error": chain(e), "retryable": e.retryable()});
-    let failures = done.failures().map(|(p, e)| (p.key().to_string(), chain(e), invoke_exit_code(e))).collect();
+    let failures = done.failures().map(|(p, e)| (p.key().name.clone(), chain(e), invoke_exit_code(e))).collect();
     finish(&done.to_json(error), failures)
 }
 
@@ -127,7 +133,7 @@ pub fn run_remote(args: DispatchArgs, remote: &Remote) -> Result<(), Failure> {
         "instance_id": args.instance_id,
         "block_id": args.step_id,
         "params": serde_json::from_str::<Value>(&params(&args)?).unwrap_or(Value::Null),
-        "context": {"data": json_flag("data", &args.data, "null")?, "config": json_flag("config", &args.config, "{}")?},
+        "context": {"data": json_flag("data", &args.data, "null")?, "config": config(&args)?},
     });
     let query: Vec<String> = [("plugin", args.plugin.clone()), ("version", args.version.as_ref().map(|v| v.to_string()))]
         .into_iter()
