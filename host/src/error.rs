@@ -225,6 +225,40 @@ impl InvokeError {
         }
     }
 
+    /// A stable name of the failure, the `code` of `plinth serve`'s error body and of
+    /// `plinth test` fixtures: `invalid_input`, `not_found`, `failed`, `busy`, `cancelled`,
+    /// `deadline_exceeded`, `out_of_fuel`, `memory_limit`, `stack_overflow`,
+    /// `output_too_large`, `trap`, `invalid_output`, `abi_violation`, `invalid_request`,
+    /// `contract_violation`, `host_error` and the `remote_*` ones. The caller's input
+    /// breaking the input schema is `invalid_input`, as the plugin's own refusal is.
+    pub fn code(&self) -> &'static str {
+        match self {
+            InvokeError::Guest(PluginError::InvalidInput(_)) => "invalid_input",
+            InvokeError::Guest(PluginError::NotFound(_)) | InvokeError::ExportNotFound { .. } | InvokeError::KindNotProvided { .. } => {
+                "not_found"
+            }
+            InvokeError::Guest(PluginError::Failed { .. }) => "failed",
+            InvokeError::Busy { .. } => "busy",
+            InvokeError::Cancelled => "cancelled",
+            InvokeError::DeadlineExceeded { .. } => "deadline_exceeded",
+            InvokeError::Host(_) => "host_error",
+            InvokeError::OutOfFuel { .. } => "out_of_fuel",
+            InvokeError::MemoryLimit { .. } => "memory_limit",
+            InvokeError::StackOverflow { .. } => "stack_overflow",
+            InvokeError::OutputTooLarge { .. } => "output_too_large",
+            InvokeError::Trap { .. } => "trap",
+            InvokeError::InvalidOutput { .. } => "invalid_output",
+            InvokeError::AbiViolation { .. } => "abi_violation",
+            InvokeError::InvalidRequest(_) => "invalid_request",
+            InvokeError::RemoteStatus { status, .. } if *status >= 500 => "remote_unavailable",
+            InvokeError::RemoteStatus { .. } => "remote_rejected",
+            InvokeError::RemoteUnreachable { .. } => "remote_unreachable",
+            InvokeError::RemoteRefused { .. } => "remote_refused",
+            InvokeError::ContractViolation { direction: "input", .. } => "invalid_input",
+            InvokeError::ContractViolation { .. } => "contract_violation",
+        }
+    }
+
     /// Orch8's `details` of a remote plugin's failure: `{status, body}` (`status` is null
     /// when no answer came); `None` for other errors.
     pub fn remote_details(&self) -> Option<serde_json::Value> {

@@ -104,39 +104,31 @@ impl ApiError {
         let message = chain(e);
         let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
         let unavailable = StatusCode::SERVICE_UNAVAILABLE;
-        let (status, code, details) = match e {
-            InvokeError::Guest(PluginError::InvalidInput(_)) => (StatusCode::BAD_REQUEST, "invalid_input", None),
-            InvokeError::Guest(PluginError::NotFound(_)) => (StatusCode::NOT_FOUND, "not_found", None),
-            InvokeError::Guest(PluginError::Failed { retryable, details, .. }) => {
-                (if *retryable { unavailable } else { unprocessable }, "failed", details.clone())
+        let (status, details) = match e {
+            InvokeError::Guest(PluginError::InvalidInput(_)) | InvokeError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, None),
+            InvokeError::Guest(PluginError::NotFound(_)) | InvokeError::ExportNotFound { .. } | InvokeError::KindNotProvided { .. } => {
+                (StatusCode::NOT_FOUND, None)
             }
-            InvokeError::Busy { .. } => (unavailable, "busy", None),
+            InvokeError::Guest(PluginError::Failed { retryable, details, .. }) => {
+                (if *retryable { unavailable } else { unprocessable }, details.clone())
+            }
+            InvokeError::Busy { .. } | InvokeError::DeadlineExceeded { .. } | InvokeError::Host(_) => (unavailable, None),
             // The caller gave up; nginx's "client closed request" (nobody reads it).
-            InvokeError::Cancelled => (StatusCode::from_u16(499).unwrap_or(unprocessable), "cancelled", None),
-            InvokeError::DeadlineExceeded { .. } => (unavailable, "deadline_exceeded", None),
-            InvokeError::Host(_) => (unavailable, "host_error", None),
-            InvokeError::OutOfFuel { .. } => (unprocessable, "out_of_fuel", None),
-            InvokeError::MemoryLimit { .. } => (unprocessable, "memory_limit", None),
-            InvokeError::StackOverflow { .. } => (unprocessable, "stack_overflow", None),
-            InvokeError::OutputTooLarge { .. } => (unprocessable, "output_too_large", None),
-            InvokeError::Trap { .. } => (unprocessable, "trap", None),
-            InvokeError::InvalidOutput { .. } => (unprocessable, "invalid_output", None),
-            InvokeError::AbiViolation { .. } => (unprocessable, "abi_violation", None),
-            InvokeError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request", None),
-            InvokeError::ExportNotFound { .. } | InvokeError::KindNotProvided { .. } => (StatusCode::NOT_FOUND, "not_found", None),
-            InvokeError::RemoteStatus { status, .. } if *status >= 500 => (unavailable, "remote_unavailable", e.remote_details()),
-            InvokeError::RemoteStatus { .. } => (unprocessable, "remote_rejected", e.remote_details()),
-            InvokeError::RemoteUnreachable { .. } => (unavailable, "remote_unreachable", e.remote_details()),
-            InvokeError::RemoteRefused { .. } => (unprocessable, "remote_refused", None),
+            InvokeError::Cancelled => (StatusCode::from_u16(499).unwrap_or(unprocessable), None),
+            InvokeError::RemoteStatus { status, .. } if *status >= 500 => (unavailable, e.remote_details()),
+            InvokeError::RemoteStatus { .. } => (unprocessable, e.remote_details()),
+            InvokeError::RemoteUnreachable { .. } => (unavailable, e.remote_details()),
             // The caller's input breaks the plugin's contract: as the plugin's own
             // invalid-input would be; a bad output is the plugin's fault.
             InvokeError::ContractViolation { direction: "input", problems, .. } => {
-                (StatusCode::BAD_REQUEST, "invalid_input", Some(serde_json::json!({ "contract": "input", "problems": problems })))
+                (StatusCode::BAD_REQUEST, Some(serde_json::json!({ "contract": "input", "problems": problems })))
             }
             InvokeError::ContractViolation { problems, .. } => {
-                (unprocessable, "contract_violation", Some(serde_json::json!({ "contract": "output", "problems": problems })))
+                (unprocessable, Some(serde_json::json!({ "contract": "output", "problems": problems })))
             }
+            _ => (unprocessable, None),
         };
+        let code = e.code();
         ApiError { status, code, message, details }
     }
 }
