@@ -49,6 +49,8 @@ pub mod error;
 mod instance;
 mod legacy;
 pub mod limits;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 mod output;
 pub mod plugin;
 pub mod registry;

@@ -22,6 +22,8 @@ const LAYERS: &[&[&str]] = &[
     // Events of triggers and listeners, and the scheduler that polls triggers.
     &["dispatch"],
     &["schedule"],
+    // Tools over MCP (feature `mcp`): on top of the registry; the server mounts it.
+    &["mcp"],
     // The HTTP server (feature `serve`): on top of the registry.
     &["serve"],
     // Benchmark hooks reach into the layers below; nothing uses them.

@@ -302,17 +302,13 @@ impl Registry {
     /// The providers of `capability` in `tenant`'s scope (its own plugins, then the global
     /// ones it has no plugin of the same name for), in chain order: `order`, then name.
     pub fn providers(&self, capability: &str, tenant: Option<&str>) -> Vec<Provider> {
-        let entries = self.read();
-        let own: Vec<&Arc<Installed>> = entries.values().filter(|i| i.key.tenant.is_some() && i.key.tenant.as_deref() == tenant).collect();
-        let shadowed = |name: &str| own.iter().any(|i| i.key.name == name);
-        let global = entries.values().filter(|i| i.key.tenant.is_none() && !shadowed(&i.key.name));
-        let mut out: Vec<Provider> = own
-            .iter()
-            .copied()
-            .chain(global)
+        let mut out: Vec<Provider> = self
+            .in_scope(tenant)
+            .into_iter()
             .filter_map(|i| {
                 let p = i.settings.capabilities.get(capability)?;
-                Some(Provider { installed: i.clone(), kind: p.kind, export: p.export.clone(), order: p.order })
+                let (kind, export, order) = (p.kind, p.export.clone(), p.order);
+                Some(Provider { installed: i, kind, export, order })
             })
             .collect();
         out.sort_by(|a, b| (a.order, &a.key().name).cmp(&(b.order, &b.key().name)));

@@ -311,6 +311,18 @@ impl Registry {
         self.read().values().cloned().collect()
     }
 
+    /// The plugins `tenant` sees: its own, then the global ones it has no plugin of the
+    /// same name for (the handler rule, per name); a tenant never sees another's. Without a
+    /// tenant, the global ones.
+    pub fn in_scope(&self, tenant: Option<&str>) -> Vec<Arc<Installed>> {
+        let entries = self.read();
+        let own: Vec<Arc<Installed>> =
+            entries.values().filter(|i| i.key.tenant.is_some() && i.key.tenant.as_deref() == tenant).cloned().collect();
+        let shadowed = |name: &str| own.iter().any(|i| i.key.name == name);
+        let global: Vec<Arc<Installed>> = entries.values().filter(|i| i.key.tenant.is_none() && !shadowed(&i.key.name)).cloned().collect();
+        own.into_iter().chain(global).collect()
+    }
+
     /// Resolves a handler reference for `tenant`: the tenant's own plugin of that name
     /// first, then the global one, then not found. A tenant never reaches another
     /// tenant's plugin.

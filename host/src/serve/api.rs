@@ -23,8 +23,11 @@ use crate::registry::{Key, Meta, check_name};
 const MAX_NAME: usize = 255;
 
 pub(crate) fn router(app: Arc<App>) -> Router {
-    Router::new()
-        .route("/health", get(|| async { axum::Json(json!({"status": "ok"})) }))
+    #[cfg(feature = "mcp")]
+    let base = super::mcp::router(&app);
+    #[cfg(not(feature = "mcp"))]
+    let base = Router::new();
+    base.route("/health", get(|| async { axum::Json(json!({"status": "ok"})) }))
         .route("/ready", get(ready))
         .route("/metrics", get(super::observe::render))
         .route("/plugins", get(list).post(create))

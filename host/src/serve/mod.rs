@@ -12,6 +12,8 @@ mod classes;
 mod error;
 mod hooks;
 mod invoke;
+#[cfg(feature = "mcp")]
+mod mcp;
 mod observe;
 mod source;
 mod status;

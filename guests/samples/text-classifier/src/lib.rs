@@ -6,11 +6,22 @@ struct TextClassifier;
 
 impl Tool for TextClassifier {
     fn tools() -> Vec<ToolSpec> {
-        vec![ToolSpec::new(
-            "classify",
-            "Classify a message as spam, transactional or ham (keyword based).",
-            json!({"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}),
-        )]
+        vec![
+            ToolSpec::new(
+                "classify",
+                "Classify a message as spam, transactional or ham (keyword based).",
+                json!({"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}),
+            )
+            .output(json!({
+                "type": "object",
+                "properties": {
+                    "category": {"enum": ["spam", "transactional", "ham"]},
+                    "confidence": {"type": "number"},
+                    "matched": {"type": "array", "items": {"type": "string"}}
+                },
+                "required": ["category", "confidence", "matched"]
+            })),
+        ]
     }
 
     fn call(name: &str, _ctx: &Context, args: Value) -> Result<Value, Error> {

@@ -52,6 +52,13 @@ enum Command {
     /// Call every installed provider of a capability as a dispatch class says (singleton,
     /// broadcast-collect, broadcast-notify, chain, capability); the report JSON on stdout.
     Dispatch(commands::dispatch::DispatchArgs),
+    /// Serve plugins' tools to an MCP client on stdin/stdout (see the README's "Tools over MCP").
+    #[cfg(feature = "mcp")]
+    Mcp(commands::mcp::McpArgs),
+    /// Write a new plugin project (source, plinth.toml, fixture cases, WIT) that builds as is.
+    New(commands::new::NewArgs),
+    /// Run a plugin project's fixture cases (tests/*.json) through the host.
+    Test(commands::test::TestArgs),
     /// Manage installed plugins under $PLINTH_HOME (default ~/.plinth).
     #[command(subcommand)]
     Plugin(commands::plugin::PluginCmd),
@@ -113,6 +120,9 @@ fn default_filter(cli: &Cli) -> &'static str {
     match &cli.command {
         #[cfg(feature = "serve")]
         Command::Serve(_) => "info,plinth::guest=info",
+        // stdout is the protocol's; stderr carries warnings only unless RUST_LOG says.
+        #[cfg(feature = "mcp")]
+        Command::Mcp(_) => "warn,plinth::guest=warn",
         _ => "warn,plinth::guest=trace",
     }
 }
@@ -140,6 +150,10 @@ fn run_local(command: Command) -> Result<(), Failure> {
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Invoke(args) => commands::invoke::run(args),
         Command::Dispatch(args) => commands::dispatch::run(args),
+        Command::New(args) => commands::new::run(args),
+        Command::Test(args) => commands::test::run(args),
+        #[cfg(feature = "mcp")]
+        Command::Mcp(args) => commands::mcp::run(args),
         Command::Plugin(cmd) => commands::plugin::run(cmd),
         Command::Listen(args) => commands::fixture::listen(args),
         Command::Trigger(cmd) => commands::fixture::trigger(cmd),

@@ -4,10 +4,14 @@ pub mod dispatch;
 pub mod fixture;
 pub mod inspect;
 pub mod invoke;
+#[cfg(feature = "mcp")]
+pub mod mcp;
+pub mod new;
 pub mod plugin;
 pub mod remote;
 #[cfg(feature = "serve")]
 pub mod serve;
+pub mod test;
 
 use std::path::Path;
 

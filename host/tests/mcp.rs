@@ -1,0 +1,173 @@
+//! Tools over MCP with a client Plinth did not write: the official Python SDK (`mcp` from
+//! PyPI, installed by `.ci/run`) drives `plinth mcp` over stdio and `plinth serve`'s `/mcp`
+//! over streamable HTTP, in the current revision (`server/discover`) and the previous
+//! handshake: the classifier and a hostile tool (a loop: `isError` within its deadline, the
+//! server keeps serving), an unknown tool (-32602), input against the schema, a client's
+//! cancellation ending the guest, names two plugins share, and a plugin installed
+//! mid-session announced with `tools/list_changed`.
+
+mod serve_support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use serve_support::{Server, guest, h1, plinth, tokens, wait_for};
+
+const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/peers/mcp_client.py");
+
+fn plugin_dir(root: &Path, name: &str, wasm: &str, lines: &str) -> PathBuf {
+    let d = root.join(format!("src-{name}"));
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::copy(guest(wasm), d.join("p.wasm")).unwrap();
+    std::fs::write(
+        d.join("plinth.toml"),
+        format!("name = \"{name}\"\nversion = \"1.0.0\"\nentry = \"p.wasm\"\napi = \"0.1.0\"\n{lines}\n"),
+    )
+    .unwrap();
+    d
+}
+
+/// The classifier and `hostile` (500 ms deadline) for everyone; acme's `slowpoke`, the same
+/// hostile tools with a 30 s deadline, so acme sees every hostile name twice.
+fn setup(root: &Path, home: &Path) {
+    let installs = [
+        (plugin_dir(root, "text-classifier", "text_classifier", "[provides]\ntool = [\"classify\"]"), None),
+        (plugin_dir(root, "hostile", "hostile", "[limits]\ntimeout_ms = 500\nfuel = 1000000000000000"), None),
+        (plugin_dir(root, "slowpoke", "hostile", "[limits]\ntimeout_ms = 30000\nfuel = 1000000000000000"), Some("acme")),
+    ];
+    for (dir, tenant) in installs {
+        let mut args = vec!["plugin", "install", dir.to_str().unwrap(), "--yes"];
+        args.extend(tenant.iter().flat_map(|t| ["--tenant", *t]));
+        let out = plinth(home, &args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// Runs the Python client with `args`; its one JSON report.
+fn client(home: &Path, env: &[(&str, &str)], args: &[&str]) -> Value {
+    let mut cmd = Command::new("python3");
+    cmd.arg(CLIENT).args(args).env("PLINTH_HOME", home).env("RUST_LOG", "warn,plinth=info");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run python3");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("No module named 'mcp'"),
+        "the Python MCP SDK is missing: pip install -r tests/peers/requirements.txt ({stderr})"
+    );
+    assert!(out.status.success(), "the MCP client failed: {stderr}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not a report ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// What every scenario shows, whatever the transport and revision.
+fn check_scenario(r: &Value) {
+    let tools = r["tools"].as_object().unwrap();
+    assert!(tools["classify"]["title"].is_null(), "{r}");
+    assert!(tools["classify"]["output_schema"].as_bool().unwrap(), "the classifier declares an object output: {r}");
+    for shared in ["hostile.loop", "slowpoke.loop"] {
+        assert!(tools[shared]["title"].as_str().unwrap().contains("prefixed"), "{r}");
+    }
+    assert!(!tools.contains_key("loop"), "a name two plugins export is prefixed: {r}");
+    assert_eq!(r["classify"]["structured"]["category"], "spam", "{r}");
+    let text: Value = serde_json::from_str(r["classify"]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(text, r["classify"]["structured"], "the text block is the same JSON");
+    assert_eq!(r["loop"]["is_error"], true, "{r}");
+    assert!(r["loop"]["text"].as_str().unwrap().starts_with("deadline exceeded"), "{r}");
+    assert!(r["loop"]["seconds"].as_f64().unwrap() < 10.0, "{r}");
+    assert_eq!(r["unknown"]["protocol_error"], -32602, "{r}");
+    assert_eq!(r["bad_input"]["is_error"], true, "{r}");
+    assert!(r["bad_input"]["text"].as_str().unwrap().contains("input schema"), "{r}");
+    assert!(r["cancel"]["is_error"].is_null(), "the client gave up on it: {r}");
+    assert_eq!(r["after"]["structured"]["category"], "spam", "the server keeps serving: {r}");
+}
+
+fn python_mcp() {
+    let ok = Command::new("python3").args(["-c", "import mcp"]).status().is_ok_and(|s| s.success());
+    assert!(ok, "python3 with the `mcp` package is needed: pip install -r tests/peers/requirements.txt");
+}
+
+#[test]
+fn plinth_mcp_over_stdio_serves_lists_calls_cancels_and_reloads() {
+    python_mcp();
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    setup(tmp.path(), &home);
+    let bin = env!("CARGO_BIN_EXE_plinth");
+    let echo = plugin_dir(tmp.path(), "echo-tool", "echo", "");
+    for (mode, reload) in [("auto", false), ("legacy", true)] {
+        let errlog = tmp.path().join(format!("mcp-{mode}.log"));
+        let mut env = vec![];
+        if reload {
+            env.push(("INSTALL_DIR", echo.to_str().unwrap()));
+        }
+        let args = ["stdio", mode, errlog.to_str().unwrap(), bin, "mcp", "--tenant", "acme", "--reconcile-ms", "200"];
+        let r = client(&home, &env, &args);
+        let revision = r["protocol_version"].as_str().unwrap();
+        assert_eq!(revision >= "2026-07-28", mode == "auto", "{mode} negotiated {revision}");
+        check_scenario(&r);
+        // The cancelled call ended in the guest, long before its 30 s deadline.
+        wait_for("the cancelled call to end", 10, || {
+            std::fs::read_to_string(&errlog).ok().filter(|t| t.contains("tool=slowpoke.loop error=cancelled"))
+        });
+        if reload {
+            assert_eq!((r["install_exit"].as_i64(), r["list_changed"].as_bool()), (Some(0), Some(true)), "{r}");
+            assert!(r["tools_after"].as_array().unwrap().iter().any(|t| t == "echo"), "{r}");
+            assert_eq!(r["echo"]["structured"]["said"], "hi", "{r}");
+        }
+    }
+    // Files given as they are: their tools only, unprefixed.
+    let r = client(
+        &home,
+        &[("SCENARIO", "list")],
+        &["stdio", "auto", tmp.path().join("f.log").to_str().unwrap(), bin, "mcp", guest("text_classifier").to_str().unwrap()],
+    );
+    assert_eq!(r["tools"].as_object().unwrap().keys().collect::<Vec<_>>(), ["classify"], "{r}");
+    // Usage errors exit before any session starts.
+    let out = plinth(&home, &["mcp", "no-such-plugin"]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = plinth(&home, &["mcp", "text-classifier", guest("echo").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn the_servers_mcp_endpoint_is_behind_its_auth_and_scoped_by_tenant() {
+    python_mcp();
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let (admin, acme, _beta) = tokens(&home);
+    setup(tmp.path(), &home);
+    let s = Server::start(&home, &["--max-body", "4K"]);
+    let url = s.url("/mcp");
+    for mode in ["auto", "legacy"] {
+        let r = client(&home, &[], &["http", mode, &url, &acme]);
+        check_scenario(&r);
+    }
+    // An admin without X-Tenant-Id sees the global tools only: nothing to prefix.
+    let r = client(&home, &[("SCENARIO", "list")], &["http", "auto", &url, &admin]);
+    let tools = r["tools"].as_object().unwrap();
+    assert!(tools.contains_key("loop") && !tools.keys().any(|k| k.starts_with("slowpoke.")), "{r}");
+    // The cancelled call ended in the guest: counted with outcome "cancelled".
+    wait_for("a cancelled call in /metrics", 10, || {
+        let text = h1().get(s.url("/metrics")).bearer_auth(&admin).send().ok()?.text().ok()?;
+        text.lines()
+            .find(|l| l.starts_with("plinth_calls_total") && l.contains("plugin=\"slowpoke\"") && l.contains("outcome=\"cancelled\""))
+            .map(str::to_string)
+    });
+    // Hostile requests: no token, a bad token, an oversized body.
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let post = |token: Option<&str>, body: String| {
+        let mut r = h1().post(&url).header("content-type", "application/json").header("accept", "application/json, text/event-stream");
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.body(body).send().unwrap().status()
+    };
+    assert_eq!(post(None, init.into()), StatusCode::UNAUTHORIZED);
+    assert_eq!(post(Some("not-a-token"), init.into()), StatusCode::UNAUTHORIZED);
+    assert_eq!(post(Some(&acme), format!("{{\"pad\":\"{}\"}}", "x".repeat(8 << 10))), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(post(Some(&acme), "{not json".into()).as_u16() / 100, 4);
+    assert_eq!(h1().get(s.url("/health")).send().unwrap().status(), StatusCode::OK);
+}
