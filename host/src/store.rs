@@ -78,23 +78,24 @@ pub(crate) fn new_store(engine: &Engine, capabilities: &Arc<Capabilities>, plugi
     store
 }
 
-/// Sets a store's limits for a call starting at `start`: fuel, epoch deadline (in ticks of
-/// `epoch_tick`), memory and log limits. Must run before any guest code (instantiation
-/// included): a store with no fuel or no deadline traps at once.
 /// Makes a store armed by [`arm`] also stop when `cancel` is set: its epoch deadline becomes
 /// one tick, renewed by a callback that ends the call with [`Cancelled`] once the switch is
-/// set, and with the deadline's own trap once the call's ticks are used up. Only calls
-/// that can be cancelled pay for a callback each tick.
+/// set, and with the deadline's own trap once the call's wall-clock deadline has passed
+/// (by the clock, not by counting callbacks: a guest that spent ticks blocked in a host
+/// call gets no extra time back). Only calls that can be cancelled pay for a callback each
+/// tick.
 pub(crate) fn watch_cancel(store: &mut Store<CallState>, cancel: &crate::types::Cancel, epoch_tick: Duration, limits: &Limits) {
+    // A timeout too large to represent as an instant: the tick count stands in for it.
     let mut left = deadline_ticks(epoch_tick, limits);
     let cancel = cancel.clone();
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |_| {
+    store.epoch_deadline_callback(move |ctx| {
         if cancel.is_cancelled() {
             return Err(wasmtime::Error::new(Cancelled));
         }
         left = left.saturating_sub(1);
-        Ok(if left == 0 { wasmtime::UpdateDeadline::Interrupt } else { wasmtime::UpdateDeadline::Continue(1) })
+        let past = ctx.data().deadline.map_or(left == 0, |d| Instant::now() >= d);
+        Ok(if past { wasmtime::UpdateDeadline::Interrupt } else { wasmtime::UpdateDeadline::Continue(1) })
     });
 }
 
@@ -118,6 +119,9 @@ fn deadline_ticks(epoch_tick: Duration, limits: &Limits) -> u64 {
     u64::try_from(limits.timeout.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX).min(1 << 62) + 1
 }
 
+/// Sets a store's limits for a call starting at `start`: fuel, epoch deadline (in ticks of
+/// `epoch_tick`), memory and log limits. Must run before any guest code (instantiation
+/// included): a store with no fuel or no deadline traps at once.
 pub(crate) fn arm(store: &mut Store<CallState>, epoch_tick: Duration, limits: &Limits, start: Instant) -> wasmtime::Result<()> {
     store.set_fuel(limits.fuel)?;
     store.set_epoch_deadline(deadline_ticks(epoch_tick, limits));

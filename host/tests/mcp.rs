@@ -97,11 +97,15 @@ fn plinth_mcp_over_stdio_serves_lists_calls_cancels_and_reloads() {
     setup(tmp.path(), &home);
     let bin = env!("CARGO_BIN_EXE_plinth");
     let echo = plugin_dir(tmp.path(), "echo-tool", "echo", "");
-    for (mode, reload) in [("auto", false), ("legacy", true)] {
+    let echo2 = plugin_dir(&tmp.path().join("second"), "echo-tool-2", "echo", "");
+    // Each revision sees a plugin installed mid-session: the handshake one by a
+    // notification to the peer, the current one through its subscriptions/listen.
+    for (mode, install) in [("auto", &echo), ("legacy", &echo2)] {
         let errlog = tmp.path().join(format!("mcp-{mode}.log"));
-        let mut env = vec![];
-        if reload {
-            env.push(("INSTALL_DIR", echo.to_str().unwrap()));
+        // The second echo goes to acme: globally its `echo` would conflict with the first.
+        let mut env = vec![("INSTALL_DIR", install.to_str().unwrap())];
+        if mode == "legacy" {
+            env.push(("INSTALL_TENANT", "acme"));
         }
         let args = ["stdio", mode, errlog.to_str().unwrap(), bin, "mcp", "--tenant", "acme", "--reconcile-ms", "200"];
         let r = client(&home, &env, &args);
@@ -112,10 +116,14 @@ fn plinth_mcp_over_stdio_serves_lists_calls_cancels_and_reloads() {
         wait_for("the cancelled call to end", 10, || {
             std::fs::read_to_string(&errlog).ok().filter(|t| t.contains("tool=slowpoke.loop error=cancelled"))
         });
-        if reload {
-            assert_eq!((r["install_exit"].as_i64(), r["list_changed"].as_bool()), (Some(0), Some(true)), "{r}");
-            assert!(r["tools_after"].as_array().unwrap().iter().any(|t| t == "echo"), "{r}");
+        assert_eq!((r["install_exit"].as_i64(), r["list_changed"].as_bool()), (Some(0), Some(true)), "{mode}: {r}");
+        let after: Vec<&str> = r["tools_after"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        if mode == "auto" {
+            assert!(after.contains(&"echo"), "{r}");
             assert_eq!(r["echo"]["structured"]["said"], "hi", "{r}");
+        } else {
+            // The second echo plugin makes `echo` a shared name: both are prefixed.
+            assert!(after.contains(&"echo-tool.echo") && after.contains(&"echo-tool-2.echo") && !after.contains(&"echo"), "{r}");
         }
     }
     // Files given as they are: their tools only, unprefixed.
@@ -137,25 +145,34 @@ fn the_servers_mcp_endpoint_is_behind_its_auth_and_scoped_by_tenant() {
     python_mcp();
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
-    let (admin, acme, _beta) = tokens(&home);
+    let (admin, acme, beta) = tokens(&home);
     setup(tmp.path(), &home);
     let s = Server::start(&home, &["--max-body", "4K"]);
     let url = s.url("/mcp");
-    for mode in ["auto", "legacy"] {
+    let cancelled = || {
+        let text = h1().get(s.url("/metrics")).bearer_auth(&admin).send().ok()?.text().ok()?;
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("plinth_calls_total") && l.contains(r#"plugin="slowpoke""#) && l.contains(r#"outcome="cancelled""#))?;
+        line.rsplit(' ').next()?.parse::<f64>().ok()
+    };
+    for (n, mode) in ["auto", "legacy"].into_iter().enumerate() {
         let r = client(&home, &[], &["http", mode, &url, &acme]);
         check_scenario(&r);
+        // The cancelled call ended in the guest: one more call with outcome "cancelled".
+        wait_for(&format!("{mode}: the cancelled call in /metrics"), 10, || cancelled().filter(|c| *c >= (n + 1) as f64));
     }
-    // An admin without X-Tenant-Id sees the global tools only: nothing to prefix.
+    // An admin without X-Tenant-Id sees the global tools only: nothing to prefix; with it,
+    // that tenant's.
     let r = client(&home, &[("SCENARIO", "list")], &["http", "auto", &url, &admin]);
     let tools = r["tools"].as_object().unwrap();
     assert!(tools.contains_key("loop") && !tools.keys().any(|k| k.starts_with("slowpoke.")), "{r}");
-    // The cancelled call ended in the guest: counted with outcome "cancelled".
-    wait_for("a cancelled call in /metrics", 10, || {
-        let text = h1().get(s.url("/metrics")).bearer_auth(&admin).send().ok()?.text().ok()?;
-        text.lines()
-            .find(|l| l.starts_with("plinth_calls_total") && l.contains("plugin=\"slowpoke\"") && l.contains("outcome=\"cancelled\""))
-            .map(str::to_string)
-    });
+    let r = client(&home, &[("SCENARIO", "list"), ("TENANT", "acme")], &["http", "auto", &url, &admin]);
+    assert!(r["tools"].as_object().unwrap().contains_key("slowpoke.loop"), "{r}");
+    // beta neither sees nor reaches acme's plugin.
+    let r = client(&home, &[("SCENARIO", "list"), ("CALL", "slowpoke.counter")], &["http", "legacy", &url, &beta]);
+    assert!(!r["tools"].as_object().unwrap().keys().any(|k| k.starts_with("slowpoke")), "{r}");
+    assert_eq!(r["call"]["protocol_error"], -32602, "{r}");
     // Hostile requests: no token, a bad token, an oversized body.
     let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
     let post = |token: Option<&str>, body: String| {
@@ -169,5 +186,14 @@ fn the_servers_mcp_endpoint_is_behind_its_auth_and_scoped_by_tenant() {
     assert_eq!(post(Some("not-a-token"), init.into()), StatusCode::UNAUTHORIZED);
     assert_eq!(post(Some(&acme), format!("{{\"pad\":\"{}\"}}", "x".repeat(8 << 10))), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(post(Some(&acme), "{not json".into()).as_u16() / 100, 4);
+    let other = h1()
+        .post(&url)
+        .bearer_auth(&acme)
+        .header("x-tenant-id", "beta")
+        .header("content-type", "application/json")
+        .body(init)
+        .send()
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::FORBIDDEN, "a tenant token cannot act for another tenant");
     assert_eq!(h1().get(s.url("/health")).send().unwrap().status(), StatusCode::OK);
 }

@@ -73,8 +73,11 @@ fn every_kind_in_rust_is_generated_built_tested_and_installed() {
     // Refused before anything is written.
     let out = plinth(&home, &["new", "demo-node", "--kind", "node", "--dir", dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "an existing project must not be overwritten");
-    let out = plinth(&home, &["new", "Bad_Name", "--kind", "node", "--dir", tmp.path().join("x").to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
+    for bad in ["bad.name", "../up", "fn", "9lives", ""] {
+        let out = plinth(&home, &["new", bad, "--kind", "node", "--dir", tmp.path().join("x").to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+    assert!(!tmp.path().join("x").exists());
     let out = plinth(&home, &["new", "py", "--kind", "node", "--lang", "python", "--dir", tmp.path().join("py").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(!tmp.path().join("py").exists());

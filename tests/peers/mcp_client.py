@@ -4,7 +4,8 @@
     mcp_client.py stdio MODE ERRLOG PLINTH [ARGS...]    (PLINTH_HOME from the environment)
     mcp_client.py http MODE URL TOKEN
 
-SCENARIO=list only lists the tools. MODE is the SDK's connect mode: `auto` (server/discover, the current revision) or
+SCENARIO=list only lists the tools (and with CALL=NAME calls that one); TENANT=T
+sends X-Tenant-Id. MODE is the SDK's connect mode: `auto` (server/discover, the current revision) or
 `legacy` (the initialize handshake). Runs one scenario and prints one JSON report on
 stdout: the tools listed, then each call's outcome. With INSTALL_DIR in the environment
 (stdio), it installs that plugin mid-session and waits for `tools/list_changed`.
@@ -50,6 +51,8 @@ async def scenario(client, report, changed):
     report["protocol_version"] = client.session.protocol_version
     report["tools"] = {t.name: {"title": t.title, "output_schema": t.output_schema is not None} for t in tools}
     if os.environ.get("SCENARIO") == "list":
+        if os.environ.get("CALL"):
+            report["call"] = await call(client, os.environ["CALL"])
         return
     report["classify"] = await call(client, "classify", SPAM)
     loops = sorted(t.name for t in tools if t.name.endswith("loop"))
@@ -63,10 +66,23 @@ async def scenario(client, report, changed):
     report["after"] = await call(client, "classify", SPAM)
     install = os.environ.get("INSTALL_DIR")
     if install:
-        out = subprocess.run([os.environ["PLINTH"], "plugin", "install", install, "--yes"], capture_output=True, text=True)
-        report["install_exit"] = out.returncode
-        with anyio.move_on_after(20):
-            await changed.wait()
+        def do_install():
+            tenant = ["--tenant", os.environ["INSTALL_TENANT"]] if os.environ.get("INSTALL_TENANT") else []
+            out = subprocess.run([os.environ["PLINTH"], "plugin", "install", install, "--yes", *tenant], capture_output=True, text=True)
+            report["install_exit"] = out.returncode
+
+        if report["protocol_version"] >= "2026-07-28":
+            # The current revision: a subscription (subscriptions/listen) carries the change.
+            async with client.listen(tools_list_changed=True) as sub:
+                do_install()
+                with anyio.move_on_after(20):
+                    async for _event in sub:
+                        changed.set()
+                        break
+        else:
+            do_install()
+            with anyio.move_on_after(20):
+                await changed.wait()
         report["list_changed"] = changed.is_set()
         report["tools_after"] = sorted(t.name for t in (await client.list_tools(cache_mode="refresh")).tools)
         report["echo"] = await call(client, "echo", {"said": "hi"})
@@ -91,7 +107,10 @@ async def main():
             await scenario(client, report, changed)
     else:
         url, token = sys.argv[3], sys.argv[4]
-        async with httpx2.AsyncClient(headers={"authorization": f"Bearer {token}"}, timeout=30) as http:
+        headers = {"authorization": f"Bearer {token}"}
+        if os.environ.get("TENANT"):
+            headers["x-tenant-id"] = os.environ["TENANT"]
+        async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
             async with Client(streamable_http_client(url, http_client=http), mode=mode, message_handler=on_message, cache=None) as client:
                 await scenario(client, report, changed)
     print(json.dumps(report))

@@ -44,7 +44,7 @@ fn looping(root: &Path, name: &str, order: i64, timeout_ms: u64) -> PathBuf {
         "1.0.0",
         "legacy_loop",
         &format!(
-            "[provides]\nnode = [\"{name}\"]\n[provides.capabilities]\n\"notify.send\" = {{ export = \"{name}\", order = {order} }}\n[limits]\ntimeout_ms = {timeout_ms}"
+            "[provides]\nnode = [\"{name}\"]\n[provides.capabilities]\n\"notify.send\" = {{ export = \"{name}\", order = {order} }}\n[limits]\ntimeout_ms = {timeout_ms}\nfuel = 1000000000000000"
         ),
     )
 }
@@ -197,6 +197,8 @@ fn broadcasts_run_providers_at_once_but_never_more_than_max_instances() {
         c.parallelism = parallelism;
         let start = Instant::now();
         let d = registry.dispatch(runtime, &c).unwrap();
+        // Both ran to their deadline (not out of fuel first, which would end them early).
+        assert!(d.failures().all(|(_, e)| matches!(e, InvokeError::DeadlineExceeded { .. })), "{:?}", d.calls);
         assert_eq!(d.failures().count(), 2);
         start.elapsed()
     };

@@ -21,11 +21,12 @@ mod stdio;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use rmcp::model::SubscriptionFilter;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult, PaginatedRequestParams,
     ServerCapabilities, ServerConfig, Tool,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Map, Value};
 
@@ -55,6 +56,10 @@ pub enum Tools {
 #[derive(Clone)]
 pub struct ToolServer {
     tools: Tools,
+    /// Call slots shared with the rest of a server (`plinth serve`'s), if any.
+    slots: Option<Arc<tokio::sync::Semaphore>>,
+    /// Bumped by [`ToolServer::announce`]; each `subscriptions/listen` watches it.
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// One tool as a client sees it, and what runs it.
@@ -69,7 +74,21 @@ pub(crate) struct Entry {
 
 impl ToolServer {
     pub fn new(tools: Tools) -> ToolServer {
-        ToolServer { tools }
+        ToolServer { tools, slots: None, changes: Arc::new(tokio::sync::watch::channel(0).0) }
+    }
+
+    /// This server taking one of `slots` for each call (none free: an `isError` "busy"
+    /// result), so its calls count with the other calls of the server it is part of.
+    pub fn with_slots(mut self, slots: Arc<tokio::sync::Semaphore>) -> ToolServer {
+        self.slots = Some(slots);
+        self
+    }
+
+    /// Tells the clients subscribed with `subscriptions/listen` (the 2026-07-28 revision)
+    /// that the tool list may have changed. Sessions of earlier revisions are told through
+    /// their peer (see [`serve_stdio`]).
+    pub fn announce(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// The tools in `tenant`'s scope (for [`Tools::Registry`]), in plugin order.
@@ -106,6 +125,20 @@ impl ToolServer {
                 out.push(Entry { tool, plugin: p.clone(), export: s.name.clone(), config: config.clone(), generation: *generation });
             }
         }
+        // A name that is still not unique (a plugin's tool literally named `other.tool`, a
+        // name listed twice, two files with the same stem) or that MCP does not allow is
+        // served by nobody: a call must never reach a plugin its caller did not mean.
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for e in &out {
+            *seen.entry(e.tool.name.to_string()).or_default() += 1;
+        }
+        out.retain(|e| {
+            let keep = seen[e.tool.name.as_ref()] == 1 && valid_tool_name(&e.tool.name);
+            if !keep {
+                tracing::debug!(tool = %e.tool.name, "not served over MCP: the name is ambiguous or not allowed");
+            }
+            keep
+        });
         out
     }
 
@@ -123,6 +156,11 @@ impl ToolServer {
     pub(crate) fn fingerprint(&self, tenant: Option<&str>) -> Vec<(String, u64)> {
         self.catalog(tenant).into_iter().map(|e| (e.tool.name.to_string(), e.generation)).collect()
     }
+}
+
+/// MCP's rule for tool names: 1 to 128 ASCII letters, digits, `_`, `-` and `.`.
+fn valid_tool_name(name: &str) -> bool {
+    (1..=128).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 /// A tool's input schema as MCP wants it: an object schema with `"type": "object"` (MCP's
@@ -160,6 +198,27 @@ fn result_of(out: Result<crate::types::Outcome<Json>, InvokeError>) -> CallToolR
 }
 
 impl ServerHandler for ToolServer {
+    fn accepted_subscription_filter(&self, requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
+        requested.tools_list_changed.unwrap_or(false).then(|| SubscriptionFilter::builder().tools_list_changed().build())
+    }
+
+    /// A 2026-07-28 subscription: one `notifications/tools/list_changed` per announced
+    /// change, until the client cancels it or the session ends.
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let mut changes = self.changes.subscribe();
+        changes.mark_unchanged();
+        loop {
+            tokio::select! {
+                _ = context.cancelled() => return Ok(()),
+                changed = changes.changed() => {
+                    if changed.is_err() || context.sink().notify_tool_list_changed().await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_tool_list_changed().build())
             .with_server_info(Implementation::new("plinth", env!("CARGO_PKG_VERSION")))
@@ -181,6 +240,16 @@ impl ServerHandler for ToolServer {
             return Err(McpError::invalid_params(format!("no tool named `{}` (tools/list names them)", request.name), None));
         };
         let arguments = Value::Object(request.arguments.unwrap_or_default()).to_string();
+        let _slot = match &self.slots {
+            None => None,
+            Some(slots) => match slots.clone().try_acquire_owned() {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    let busy = "busy: the server is running as many calls as it allows; retry shortly (retryable)";
+                    return Ok(CallToolResult::error(vec![ContentBlock::text(busy)]).into());
+                }
+            },
+        };
         let cancel = Cancel::new();
         let watcher = {
             let (ct, cancel) = (ctx.ct.clone(), cancel.clone());

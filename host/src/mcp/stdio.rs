@@ -33,25 +33,32 @@ pub async fn serve_stdio(server: ToolServer, watch: Option<Watch>) -> Result<(),
         let peer = running.peer().clone();
         tokio::spawn(async move {
             let mut before = server.fingerprint(w.tenant.as_deref());
+            let mut last_trouble = String::new();
             loop {
                 tokio::time::sleep(w.every).await;
                 let (runtime, home, registry) = (w.runtime.clone(), w.home.clone(), w.registry.clone());
                 let report = tokio::task::spawn_blocking(move || registry.refresh(&runtime, &home)).await;
-                match report {
+                // A reload that fails is said once per change of its reason, and the next
+                // one is tried anyway: a broken state must not end hot reload.
+                let trouble = match report {
                     Ok(Ok(report)) => {
-                        for (key, e) in &report.failed {
-                            tracing::warn!(plugin = %key, error = %crate::error::chain(e), "plugin not loaded");
-                        }
+                        report.failed.iter().map(|(k, e)| format!("{k}: {}", crate::error::chain(e))).collect::<Vec<_>>().join("; ")
                     }
-                    Ok(Err(e)) => tracing::warn!(error = %crate::error::chain(&e), "reload failed"),
-                    Err(_) => return,
+                    Ok(Err(e)) => crate::error::chain(&e),
+                    Err(e) => format!("the reload task failed: {e}"),
+                };
+                if trouble != last_trouble {
+                    if !trouble.is_empty() {
+                        tracing::warn!(problem = %trouble, "reload: not everything loaded");
+                    }
+                    last_trouble = trouble;
                 }
                 let now = server.fingerprint(w.tenant.as_deref());
                 if now != before {
                     before = now;
-                    if peer.notify_tool_list_changed().await.is_err() {
-                        return;
-                    }
+                    server.announce();
+                    // Sessions of the handshake revisions have no subscription: tell the peer.
+                    let _ = peer.notify_tool_list_changed().await;
                 }
             }
         })

@@ -126,7 +126,14 @@ impl ApiError {
             InvokeError::ContractViolation { problems, .. } => {
                 (unprocessable, Some(serde_json::json!({ "contract": "output", "problems": problems })))
             }
-            _ => (unprocessable, None),
+            InvokeError::OutOfFuel { .. }
+            | InvokeError::MemoryLimit { .. }
+            | InvokeError::StackOverflow { .. }
+            | InvokeError::OutputTooLarge { .. }
+            | InvokeError::Trap { .. }
+            | InvokeError::InvalidOutput { .. }
+            | InvokeError::AbiViolation { .. }
+            | InvokeError::RemoteRefused { .. } => (unprocessable, None),
         };
         let code = e.code();
         ApiError { status, code, message, details }

@@ -13,10 +13,10 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 
 use super::api::Caller;
 use super::{App, Auth};
-use crate::mcp::{Scope, ToolServer, Tools};
+use crate::mcp::Scope;
 
 pub(crate) fn router(app: &Arc<App>) -> Router<Arc<App>> {
-    let tools = ToolServer::new(Tools::Registry { registry: app.registry.clone(), tenant: None, only: None });
+    let tools = app.tools.clone();
     let mut config = StreamableHttpServerConfig::default();
     config.max_request_body_bytes = app.config.max_body;
     // rmcp checks `Host` against loopback names by default, against DNS rebinding of a

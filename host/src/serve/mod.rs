@@ -168,18 +168,30 @@ pub(crate) struct App {
     pub ready: AtomicBool,
     /// Renders `/metrics`; `None` when the embedder installed its own recorder first.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// The tools of `/mcp`, over the same registry and call slots.
+    #[cfg(feature = "mcp")]
+    pub tools: crate::mcp::ToolServer,
 }
 
 impl App {
     /// Reconciles the loaded plugins with the store and records each plugin's status.
     pub(crate) async fn reconcile(self: &Arc<Self>) -> Result<(), ApiError> {
         let app = self.clone();
+        #[cfg(feature = "mcp")]
+        let generations = |r: &Registry| r.list().iter().map(|i| (i.key.clone(), i.generation)).collect::<Vec<_>>();
+        #[cfg(feature = "mcp")]
+        let before = generations(&self.registry);
         let report = tokio::task::spawn_blocking(move || app.store.reconcile(&app.runtime, &app.registry))
             .await
             .map_err(|e| ApiError::internal(format!("reconcile task failed: {e}")))?;
         match report {
             Ok(report) => {
                 self.record(&report);
+                // MCP clients subscribed to tool changes hear of any plugin change.
+                #[cfg(feature = "mcp")]
+                if generations(&self.registry) != before {
+                    self.tools.announce();
+                }
                 self.ready.store(true, Ordering::Release);
                 Ok(())
             }
@@ -285,10 +297,14 @@ impl Server {
             tokio::spawn(status::deliver(url, rx));
             tx
         });
+        let registry = Arc::new(Registry::new());
+        #[cfg(feature = "mcp")]
+        let tools = crate::mcp::ToolServer::new(crate::mcp::Tools::Registry { registry: registry.clone(), tenant: None, only: None })
+            .with_slots(calls.clone());
         let app = Arc::new(App {
             runtime,
             store,
-            registry: Arc::new(Registry::new()),
+            registry,
             outbox,
             scheduler: std::sync::Mutex::new(None),
             config,
@@ -297,6 +313,8 @@ impl Server {
             writes: tokio::sync::Mutex::new(()),
             ready: AtomicBool::new(false),
             metrics: observe::install_recorder(),
+            #[cfg(feature = "mcp")]
+            tools,
         });
         // A plugin that fails to load is reported in its status; the server still starts.
         let _ = app.reconcile().await;

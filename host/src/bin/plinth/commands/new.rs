@@ -225,19 +225,75 @@ fn sdk_path() -> Option<PathBuf> {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-sdk")).canonicalize().ok()
 }
 
+/// Names Cargo refuses for a package (Rust keywords and its own reserved names).
+const NOT_A_PACKAGE: &[&str] = &[
+    "as",
+    "async",
+    "await",
+    "break",
+    "const",
+    "continue",
+    "crate",
+    "dyn",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "fn",
+    "for",
+    "if",
+    "impl",
+    "in",
+    "let",
+    "loop",
+    "match",
+    "mod",
+    "move",
+    "mut",
+    "pub",
+    "ref",
+    "return",
+    "self",
+    "static",
+    "struct",
+    "super",
+    "trait",
+    "true",
+    "type",
+    "unsafe",
+    "use",
+    "where",
+    "while",
+    "abstract",
+    "become",
+    "box",
+    "do",
+    "final",
+    "macro",
+    "override",
+    "priv",
+    "typeof",
+    "unsized",
+    "virtual",
+    "yield",
+    "try",
+    "gen",
+    "test",
+    "core",
+    "std",
+    "alloc",
+    "proc_macro",
+    "proc-macro",
+];
+
+/// The registry's naming rule (the project installs under this name), and a name Cargo
+/// takes for a package.
 fn check_name(name: &str) -> Result<(), Failure> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(Failure {
-            code: 2,
-            error: anyhow!("`{name}` cannot name a plugin project: use 1 to 64 lowercase letters, digits and `-`, starting with a letter"),
-        })
+    plinth::registry::check_name("name", name).map_err(|reason| Failure { code: 2, error: anyhow!("{reason}") })?;
+    if NOT_A_PACKAGE.contains(&name) || name.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(Failure { code: 2, error: anyhow!("`{name}` is not a name Cargo takes for a package: pick another") });
     }
+    Ok(())
 }
 
 fn files(args: &NewArgs) -> Result<Vec<(String, String)>, Failure> {

@@ -156,11 +156,14 @@ fn run_case(plugin: &Plugin, base_config: &Value, case: &Case) -> Result<String,
     let started = std::time::Instant::now();
     let out = plugin.invoke(kind, &name, &ctx, &case.input.to_string());
     let took = format!("{kind} {name}, {:.2} ms", started.elapsed().as_secs_f64() * 1e3);
-    let got = out.as_ref().map(|o| serde_json::from_str::<Value>(o.output.as_str()).unwrap_or(Value::Null));
+    let got = match &out {
+        Ok(o) => Ok(serde_json::from_str::<Value>(o.output.as_str()).map_err(|e| format!("{took}: the output is not JSON: {e}"))?),
+        Err(e) => Err(e),
+    };
     match (&case.expect, got) {
         (Expect::Output(want), Ok(got)) if &got == want => Ok(took),
         (Expect::Includes(want), Ok(got)) if includes(&got, want) => Ok(took),
-        (Expect::Error(want), Err(e)) if e.code() == want => Ok(took),
+        (Expect::Error(want), Err(e)) if e.code() == want.as_str() => Ok(took),
         (Expect::Output(want) | Expect::Includes(want), Ok(got)) => Err(format!("{took}: expected output {want}, got {got}")),
         (Expect::Output(_) | Expect::Includes(_), Err(e)) => Err(format!("{took}: failed with {}: {}", e.code(), plinth::error::chain(&e))),
         (Expect::Error(want), Ok(got)) => Err(format!("{took}: expected error {want}, got output {got}")),
