@@ -17,23 +17,17 @@ use serve_support::{Server, guest, h1, plinth, tokens, wait_for};
 
 const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/peers/mcp_client.py");
 
+/// A plugin directory `src-NAME` around guest `wasm`, with manifest lines `lines` after its
+/// `[provides]` table.
 fn plugin_dir(root: &Path, name: &str, wasm: &str, lines: &str) -> PathBuf {
-    let d = root.join(format!("src-{name}"));
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::copy(guest(wasm), d.join("p.wasm")).unwrap();
-    std::fs::write(
-        d.join("plinth.toml"),
-        format!("name = \"{name}\"\nversion = \"1.0.0\"\nentry = \"p.wasm\"\napi = \"0.1.0\"\n{lines}\n"),
-    )
-    .unwrap();
-    d
+    serve_support::plugin_dir(root, &format!("src-{name}"), name, "1.0.0", wasm, lines)
 }
 
 /// The classifier and `hostile` (500 ms deadline) for everyone; acme's `slowpoke`, the same
 /// hostile tools with a 30 s deadline, so acme sees every hostile name twice.
 fn setup(root: &Path, home: &Path) {
     let installs = [
-        (plugin_dir(root, "text-classifier", "text_classifier", "[provides]\ntool = [\"classify\"]"), None),
+        (plugin_dir(root, "text-classifier", "text_classifier", "tool = [\"classify\"]"), None),
         (plugin_dir(root, "hostile", "hostile", "[limits]\ntimeout_ms = 500\nfuel = 1000000000000000"), None),
         (plugin_dir(root, "slowpoke", "hostile", "[limits]\ntimeout_ms = 30000\nfuel = 1000000000000000"), Some("acme")),
     ];
@@ -133,6 +127,26 @@ fn plinth_mcp_over_stdio_serves_lists_calls_cancels_and_reloads() {
         &["stdio", "auto", tmp.path().join("f.log").to_str().unwrap(), bin, "mcp", guest("text_classifier").to_str().unwrap()],
     );
     assert_eq!(r["tools"].as_object().unwrap().keys().collect::<Vec<_>>(), ["classify"], "{r}");
+    // Two files with the same stem are two plugins of one name: prefixing cannot tell them
+    // apart, so neither is served (a call must never reach a plugin its caller did not mean).
+    let twin = tmp.path().join("twin");
+    std::fs::create_dir_all(&twin).unwrap();
+    std::fs::copy(guest("text_classifier"), twin.join("text_classifier.wasm")).unwrap();
+    let r = client(
+        &home,
+        &[("SCENARIO", "list"), ("CALL", "text_classifier.classify")],
+        &[
+            "stdio",
+            "legacy",
+            tmp.path().join("t.log").to_str().unwrap(),
+            bin,
+            "mcp",
+            guest("text_classifier").to_str().unwrap(),
+            twin.join("text_classifier.wasm").to_str().unwrap(),
+        ],
+    );
+    assert!(r["tools"].as_object().unwrap().is_empty(), "{r}");
+    assert_eq!(r["call"]["protocol_error"], -32602, "{r}");
     // Usage errors exit before any session starts.
     let out = plinth(&home, &["mcp", "no-such-plugin"]);
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));

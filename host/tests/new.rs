@@ -59,10 +59,23 @@ fn every_kind_in_rust_is_generated_built_tested_and_installed() {
         r#"{"export": "greet", "input": {"name": "Bo"}, "expect": {"output": {"message": "Hi"}}}"#,
     )
     .unwrap();
+    // `includes` that is not there, and an error expected where an output comes.
+    std::fs::write(
+        dir.join("tests/wrong-more.json"),
+        r#"[{"export": "greet", "input": {"name": "Bo"}, "expect": {"includes": {"extra": 1}}},
+            {"export": "greet", "input": {"name": "Bo"}, "expect": {"error": "failed"}}]"#,
+    )
+    .unwrap();
     let out = plinth(&home, &["test", dir.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout.contains("FAIL  wrong") && stdout.contains("Hello, Bo!") && stdout.contains("2 passed, 1 failed"), "{stdout}");
+    assert!(stdout.contains("FAIL  wrong:") && stdout.contains("Hello, Bo!") && stdout.contains("2 passed, 3 failed"), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  wrong-more#1")
+            && stdout.contains("FAIL  wrong-more#2: node greet")
+            && stdout.contains("expected error failed"),
+        "{stdout}"
+    );
     let out = plinth(&home, &["test", dir.to_str().unwrap(), "--filter", "greets"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed, 0 failed"));
     std::fs::write(dir.join("tests/broken.json"), "{\"export\": ").unwrap();
