@@ -183,6 +183,10 @@ fn main() {
         payload.push((label, s[0], s[1], s[2], s[3]));
     }
 
+    eprintln!("calls after an idle gap …");
+    let native_call = || drop(std::hint::black_box(classify_native(std::hint::black_box(&args))));
+    let idle = plinth_benches::idle::measure(quick, &native_call, &warm, &cold, &mut reused_instance, &args);
+
     eprintln!("throughput …");
     let mut tp = Vec::new();
     let paths: [(&str, &(dyn Fn() + Sync)); 3] = [
@@ -301,6 +305,7 @@ fn main() {
         md,
         "\nThe reused instance runs the same guest code with no per-call isolation, so warm ÷ reused is what isolation costs; reused ÷ native is what running the logic as wasm costs (cranelift code, fuel metering, JSON across the boundary)."
     );
+    md.push_str(&plinth_benches::idle::section(&idle));
     let _ = writeln!(
         md,
         "\n## Throughput (calls/s, 100 B)\n\nMedians of {TPUT_ROUNDS} alternating runs per thread count.\n\n| path | 1 thread | 2 threads | 2 ÷ 1 |\n|---|---|---|---|"
