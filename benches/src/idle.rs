@@ -63,16 +63,10 @@ pub const GAPS: [Gap; 5] = [Gap::Sleep(0), Gap::Sleep(1), Gap::Sleep(10), Gap::S
 
 /// Calls per row for a gap: about 1.5 s (quick) or 4 s of gaps per row, at least 30.
 fn count(gap: Gap, quick: bool) -> usize {
-    let budget_ms = if quick { 1_500 } else { 4_000 };
-    match gap.ms() {
-        0 => {
-            if quick {
-                2_000
-            } else {
-                5_000
-            }
-        }
-        ms => (budget_ms / ms).max(30) as usize,
+    match (gap.ms(), quick) {
+        (0, true) => 2_000,
+        (0, false) => 5_000,
+        (ms, quick) => ((if quick { 1_500 } else { 4_000 }) / ms).max(30) as usize,
     }
 }
 

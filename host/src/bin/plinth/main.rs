@@ -137,12 +137,9 @@ fn default_filter(cli: &Cli) -> &'static str {
 }
 
 /// The most verbose `log` record (from wasmtime, cranelift, hyper…) the default filter
-/// shows: its level for every target but `plinth::guest`.
+/// shows: its first directive, the level of every target but `plinth::guest`.
 fn default_log_level(cli: &Cli) -> log::LevelFilter {
-    match default_filter(cli).split(',').next() {
-        Some("info") => log::LevelFilter::Info,
-        _ => log::LevelFilter::Warn,
-    }
+    default_filter(cli).split(',').next().and_then(|level| level.parse().ok()).unwrap_or(log::LevelFilter::Warn)
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {

@@ -145,11 +145,12 @@ fn check_name(name: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-fn files(args: &NewArgs) -> Vec<(String, String)> {
+/// Every file of the project: the language's own, then plinth.toml, the cases, the WIT and
+/// the README, which are the same for every language but for what `project` says.
+fn files(args: &NewArgs, project: &Project) -> Vec<(String, String)> {
     let t = template(args.kind);
     let (name, kind) = (args.name.as_str(), args.kind);
-    let project = project(args);
-    let mut out = project.files;
+    let mut out = project.files.clone();
     out.push((
         "plinth.toml".into(),
         format!(
@@ -209,7 +210,8 @@ pub fn run(args: NewArgs) -> Result<(), Failure> {
     if dir.exists() && std::fs::read_dir(&dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
         return Err(Failure { code: 1, error: anyhow!("{} exists and is not empty: pick another --dir", dir.display()) });
     }
-    let files = files(&args);
+    let project = project(&args);
+    let files = files(&args, &project);
     for (rel, text) in &files {
         let path = dir.join(rel);
         if let Some(parent) = path.parent() {
@@ -223,7 +225,6 @@ pub fn run(args: NewArgs) -> Result<(), Failure> {
                 .map_err(|e| anyhow!("cannot make {} executable: {e}", path.display()))?;
         }
     }
-    let project = project(&args);
     eprintln!("wrote {} ({} files): a {} `{}` in {}", dir.display(), files.len(), args.kind, template(args.kind).export, project.language);
     let mut next = project.build;
     next.push("plinth test".into());
