@@ -29,9 +29,9 @@ macro_rules! export_tool {
                 fn call(name: ::std::string::String, ctx: t::CallContext, args: t::Json) -> ::std::result::Result<t::Json, t::PluginError> {
                     let run = || -> ::std::result::Result<t::Json, ::plinth_guest::Error> {
                         let ctx = ::plinth_guest::Context::try_from(ctx)?;
-                        let args = ::plinth_guest::__private_parse("arguments", &args)?;
-                        let out = <$ty as ::plinth_guest::Tool>::call(&name, &ctx, args)?;
-                        Ok(out.to_string())
+                        let args = ::plinth_guest::Input::new("arguments", &args);
+                        let out = <$ty as ::plinth_guest::Tool>::call_typed(&name, &ctx, args)?;
+                        Ok(out.into_string())
                     };
                     run().map_err(::std::convert::Into::into)
                 }
@@ -64,9 +64,9 @@ macro_rules! export_node {
                 ) -> ::std::result::Result<t::Json, t::PluginError> {
                     let run = || -> ::std::result::Result<t::Json, ::plinth_guest::Error> {
                         let ctx = ::plinth_guest::Context::try_from(ctx)?;
-                        let params = ::plinth_guest::__private_parse("params", &params)?;
-                        let out = <$ty as ::plinth_guest::Node>::run(&name, &ctx, params)?;
-                        Ok(out.to_string())
+                        let params = ::plinth_guest::Input::new("params", &params);
+                        let out = <$ty as ::plinth_guest::Node>::run_typed(&name, &ctx, params)?;
+                        Ok(out.into_string())
                     };
                     run().map_err(::std::convert::Into::into)
                 }

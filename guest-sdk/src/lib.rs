@@ -2,7 +2,9 @@
 //!
 //! Implement one trait per kind ([`Tool`], [`Node`], [`Trigger`], [`Listener`]) and export
 //! it with the matching macro. Input arrives as [`serde_json::Value`], output leaves as one,
-//! and `?` works on errors. Build with `cargo build --release --target wasm32-wasip2`.
+//! and `?` works on errors; tools and nodes can instead parse their input straight into their
+//! own serde types ([`Tool::call_typed`], [`Node::run_typed`]), which skips building a
+//! `Value` on every call. Build with `cargo build --release --target wasm32-wasip2`.
 //!
 //! ```ignore
 //! use plinth_guest::{json, Context, Error, Tool, ToolSpec, Value};
@@ -28,9 +30,11 @@
 extern crate self as plinth_guest;
 
 mod export;
+mod typed;
 mod types;
 
 pub use serde_json::{self, Value, json};
+pub use typed::{Input, Output};
 pub use types::{Context, Dispatch, Error, ListenerSpec, Message, Poll, Reply, Response, Spec, ToolSpec};
 
 /// The generated bindings of the shared types and the host import (`plinth:plugin@0.1.0`).
@@ -45,9 +49,6 @@ pub mod bindings {
 include!(concat!(env!("OUT_DIR"), "/generate.rs"));
 
 #[doc(hidden)]
-pub use types::parse as __private_parse;
-
-#[doc(hidden)]
 pub mod __private {
     pub use wit_bindgen;
 }
@@ -60,20 +61,69 @@ pub fn log(level: Level, message: &str) {
     bindings::plinth::plugin::host::log(level, message);
 }
 
-/// A workflow node.
+/// A workflow node. Implement [`Node::run`] (params as a [`Value`]) or [`Node::run_typed`]
+/// (params parsed into your own type); the export calls `run_typed`, which by default parses
+/// a `Value` and calls `run`.
 pub trait Node {
     /// The nodes this plugin provides.
     fn nodes() -> Vec<Spec>;
-    /// Runs node `name` with its parameters.
-    fn run(name: &str, ctx: &Context, params: Value) -> Result<Value, Error>;
+    /// Runs node `name` with its parameters. Unless `run_typed` is implemented instead,
+    /// every node is "not found".
+    fn run(name: &str, ctx: &Context, params: Value) -> Result<Value, Error> {
+        let _ = (ctx, params);
+        Err(Error::not_found(name))
+    }
+    /// Runs node `name` with its parameters as JSON text: `params.parse::<MyParams>()?`,
+    /// then `Output::json(&my_result)`.
+    fn run_typed(name: &str, ctx: &Context, params: Input<'_>) -> Result<Output, Error> {
+        Self::run(name, ctx, params.value()?).map(Output::from)
+    }
 }
 
-/// An agent tool.
+/// An agent tool. Implement [`Tool::call`] (arguments as a [`Value`]) or [`Tool::call_typed`]
+/// (arguments parsed into your own type); the export calls `call_typed`, which by default
+/// parses a `Value` and calls `call`.
+///
+/// ```ignore
+/// use plinth_guest::{Context, Error, Input, Output, Tool, ToolSpec, json};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Deserialize)]
+/// struct Args<'a> { text: std::borrow::Cow<'a, str> }
+/// #[derive(Serialize)]
+/// struct Count { words: usize }
+///
+/// struct Words;
+///
+/// impl Tool for Words {
+///     fn tools() -> Vec<ToolSpec> {
+///         vec![ToolSpec::new("count", "Counts words", json!({"type": "object"}))]
+///     }
+///     fn call_typed(name: &str, _ctx: &Context, args: Input<'_>) -> Result<Output, Error> {
+///         match name {
+///             "count" => {
+///                 let args: Args = args.parse()?;
+///                 Output::json(&Count { words: args.text.split_whitespace().count() })
+///             }
+///             other => Err(Error::not_found(other)),
+///         }
+///     }
+/// }
+/// ```
 pub trait Tool {
     /// The tools this plugin provides.
     fn tools() -> Vec<ToolSpec>;
-    /// Calls tool `name` with its arguments.
-    fn call(name: &str, ctx: &Context, args: Value) -> Result<Value, Error>;
+    /// Calls tool `name` with its arguments. Unless `call_typed` is implemented instead,
+    /// every tool is "not found".
+    fn call(name: &str, ctx: &Context, args: Value) -> Result<Value, Error> {
+        let _ = (ctx, args);
+        Err(Error::not_found(name))
+    }
+    /// Calls tool `name` with its arguments as JSON text: `args.parse::<MyArgs>()?`, then
+    /// `Output::json(&my_result)`.
+    fn call_typed(name: &str, ctx: &Context, args: Input<'_>) -> Result<Output, Error> {
+        Self::call(name, ctx, args.value()?).map(Output::from)
+    }
 }
 
 /// A polling trigger. The host keeps the cursor between polls.

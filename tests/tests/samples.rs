@@ -48,7 +48,12 @@ fn text_classifier_rejects_bad_input_and_unknown_names() {
     // Without that check, the guest's own.
     let own = unchecked("text_classifier");
     let err = own.call_tool("classify", &CallContext::default(), r#"{"txt":"x"}"#).unwrap_err();
-    assert!(matches!(err, InvokeError::Guest(PluginError::InvalidInput(_))), "{err:?}");
+    assert!(matches!(&err, InvokeError::Guest(PluginError::InvalidInput(m)) if m.contains("missing field `text`")), "{err:?}");
+    // Its typed arguments: a wrong type is named, escapes are decoded before classifying.
+    let err = own.call_tool("classify", &CallContext::default(), r#"{"text":["buy now"]}"#).unwrap_err();
+    assert!(matches!(&err, InvokeError::Guest(PluginError::InvalidInput(m)) if m.contains("expected a string")), "{err:?}");
+    let out = own.call_tool("classify", &CallContext::default(), r#"{"text":"\u0042uy \u006eow"}"#).unwrap();
+    assert_eq!(out.output.to_value().unwrap()["matched"], json!(["buy now"]));
     let err = p.call_tool("summarize", &CallContext::default(), "{}").unwrap_err();
     assert!(matches!(err, InvokeError::ExportNotFound { .. }), "{err:?}");
     // Not JSON: refused by the host before any guest code runs.

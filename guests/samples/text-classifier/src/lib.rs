@@ -1,8 +1,30 @@
 //! Sample tool plugin: `classify` sorts a text into spam, transactional or ham.
+//!
+//! It uses the SDK's typed entry point: the arguments are parsed straight into [`Args`]
+//! (the text borrowed from the host's JSON when it has no escapes) and the result is
+//! serialized from [`Classified`], with no `serde_json::Value` built either way.
 
-use plinth_guest::{Context, Error, Tool, ToolSpec, Value, json};
+use std::borrow::Cow;
+
+use plinth_guest::{Context, Error, Input, Output, Tool, ToolSpec, json};
+use serde::{Deserialize, Serialize};
 
 struct TextClassifier;
+
+/// The arguments: `{"text": "..."}`.
+#[derive(Deserialize)]
+struct Args<'a> {
+    #[serde(borrow)]
+    text: Cow<'a, str>,
+}
+
+/// The result, as the output schema below describes it.
+#[derive(Serialize)]
+struct Classified {
+    category: &'static str,
+    confidence: f64,
+    matched: Vec<&'static str>,
+}
 
 impl Tool for TextClassifier {
     fn tools() -> Vec<ToolSpec> {
@@ -24,14 +46,14 @@ impl Tool for TextClassifier {
         ]
     }
 
-    fn call(name: &str, _ctx: &Context, args: Value) -> Result<Value, Error> {
+    fn call_typed(name: &str, _ctx: &Context, args: Input<'_>) -> Result<Output, Error> {
         if name != "classify" {
             return Err(Error::not_found(name));
         }
-        let text = args["text"].as_str().ok_or_else(|| Error::invalid_input("`text` (a string) is required"))?;
-        let c = classify::classify(text);
-        plinth_guest::debug!("classified {} bytes as {}", text.len(), c.category);
-        Ok(json!({"category": c.category, "confidence": c.confidence, "matched": c.matched}))
+        let args: Args = args.parse()?;
+        let c = classify::classify(&args.text);
+        plinth_guest::debug!("classified {} bytes as {}", args.text.len(), c.category);
+        Output::json(&Classified { category: c.category, confidence: c.confidence, matched: c.matched })
     }
 }
 
