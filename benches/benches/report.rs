@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use plinth::bench_support::baseline_call;
 use plinth::{CallContext, Runtime, RuntimeConfig};
+use plinth_benches::langs::{Lang, languages};
 use plinth_benches::measure::*;
 use plinth_benches::*;
 
@@ -105,6 +106,7 @@ fn main() {
     // Every row must produce the same answer.
     let want = classify_native(&args);
     assert_eq!(plinth_call(&warm, &args), want);
+    assert_eq!(classify_native_typed(&args), want);
     assert_eq!(legacy_call(&legacy, &args), want);
     assert_eq!(engine_style.call(&env), want);
     assert_eq!(http.call(&args), want);
@@ -130,6 +132,10 @@ fn main() {
     let before = load(&before_rt, "text_classifier", 0);
     let mut table: Vec<(&str, Row)> = vec![
         ("1. native Rust function", Row::new(n, || {}, || drop(std::hint::black_box(classify_native(std::hint::black_box(&args)))))),
+        (
+            "1b. native Rust function, typed (the sample's serde types)",
+            Row::new(n, || {}, || drop(std::hint::black_box(classify_native_typed(std::hint::black_box(&args))))),
+        ),
         ("2. Plinth, warm (pre-warmed)", Row::new(n, || wait_full(&warm, 2), || drop(plinth_call(&warm, &args)))),
         ("2b. Plinth, warm, back to back", Row::new(n, || wait_warm(&warm), || drop(plinth_call(&warm, &args)))),
         ("3. Plinth, cold (queue off)", Row::new(n, || {}, || drop(plinth_call(&cold, &args)))),
@@ -157,6 +163,7 @@ fn main() {
     let stat = |label: &str| labels.iter().position(|l| *l == label).map(|i| stats[i]);
     let mut rows: Vec<(String, Stat)> = labels.iter().zip(&stats).filter(|(l, _)| **l != "3′").map(|(l, s)| (l.to_string(), *s)).collect();
     rows.sort_by(|a, b| a.0.cmp(&b.0));
+    let native_typed = stat("1b. native Rust function, typed (the sample's serde types)").expect("row 1b");
     let (native, r2, r3, r4, r6, base) = (
         stat("1. native Rust function").expect("row 1"),
         stat("2. Plinth, warm (pre-warmed)").expect("row 2"),
@@ -219,6 +226,9 @@ fn main() {
         local2.push(throughput(2, tput / TPUT_ROUNDS as u32, || drop(plinth_call(&warm, &args))));
     }
     let (serve1, serve2, local2) = (median_f64(ones), median_f64(twos), median_f64(local2));
+
+    eprintln!("the server path against its peers …");
+    let peers = plinth_benches::peers::measure(quick, &served, &warm, &args, &parse(want.clone()));
 
     eprintln!("large component and code cache …");
     let small = load(&runtime, "echo", 0);
@@ -376,6 +386,8 @@ fn main() {
         us(stat("8b. HTTP plugin service").expect("row 8b").median.saturating_sub(native.median)),
     );
 
+    md.push_str(&plinth_benches::peers::section(&peers));
+
     let _ = writeln!(md, "\n## Targets (issue 7)\n\n| target | measured | status |\n|---|---|---|");
     let mut target = |what: &str, measured: String, ok: Option<bool>| {
         let status = match ok {
@@ -412,6 +424,14 @@ fn main() {
     target("1 MB payload: row 2 ≤ 3× row 1", format!("{mb:.2}× (isolation alone: {mb_iso:.2}× a reused instance)"), Some(mb <= 3.0));
     let lg = ratio(large_cold.median, small_cold.median);
     target("large component cold ≤ 1.2× small", format!("{lg:.2}×"), Some(lg <= 1.2));
+    md.push_str(&plinth_benches::round2::section(&plinth_benches::round2::Inputs {
+        native,
+        native_typed,
+        reused: r4,
+        idle: &idle,
+        langs: &langs,
+        peers: &peers,
+    }));
 
     let iso = r2.median.saturating_sub(r4.median);
     let nopool = r6.median.saturating_sub(r4.median);
@@ -471,70 +491,6 @@ fn main() {
     std::fs::write(out_dir.join("chart.svg"), chart(&rows)).expect("write chart");
     println!("{md}");
     eprintln!("wrote {}", out_dir.join("REPORT.md").display());
-}
-
-/// One row of the guest-languages table.
-enum Lang {
-    Measured {
-        label: &'static str,
-        name: &'static str,
-        compile: Duration,
-        cached: Duration,
-        cold: Stat,
-        warm: Stat,
-        reused: Stat,
-        fuel: u64,
-    },
-    Skipped {
-        label: &'static str,
-        reason: String,
-    },
-}
-
-/// Loads and calls the text classifier in each guest language through `cached` (a runtime
-/// with a fresh code cache), `n` calls per path.
-fn languages(cached: &Runtime, n: usize) -> Vec<Lang> {
-    let args = args_of_size(100);
-    let want: serde_json::Value = serde_json::from_str(&classify_native(&args)).expect("json");
-    let skipped = std::fs::read_to_string(guest_dir().join("SKIPPED")).unwrap_or_default();
-    let mut out = Vec::new();
-    for (label, name) in [
-        ("Rust", "text_classifier"),
-        ("Python", "python_text_classifier"),
-        ("JavaScript", "js_text_classifier"),
-        ("C", "c_text_classifier"),
-    ] {
-        if !guest_dir().join(format!("{name}.wasm")).exists() {
-            let reason = skipped
-                .lines()
-                .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(": ")))
-                .unwrap_or("run `cargo xtask build-guests`");
-            out.push(Lang::Skipped { label, reason: reason.to_string() });
-            continue;
-        }
-        // The Rust guest was compiled into this cache above; time a compile of our own.
-        let compile = if name == "text_classifier" {
-            let t = Instant::now();
-            drop(load(&Runtime::new().expect("runtime"), name, 0));
-            t.elapsed()
-        } else {
-            let t = Instant::now();
-            drop(load(cached, name, 0));
-            t.elapsed()
-        };
-        let hit = measure(5, || {}, || drop(load(cached, name, 0)));
-        let cold = load(cached, name, 0);
-        let warm = load(cached, name, 2);
-        let got: serde_json::Value = serde_json::from_str(&plinth_call(&cold, &args)).expect("json");
-        assert_eq!(got, want, "{label} answers like the native classifier");
-        let fuel = cold.call_tool("classify", &CallContext::default(), &args).expect("call").fuel_used;
-        let c = measure(n, || {}, || drop(plinth_call(&cold, &args)));
-        let w = measure(n, || wait_full(&warm, 2), || drop(plinth_call(&warm, &args)));
-        let mut r = reused(&cold);
-        let ru = measure(n, || {}, || drop(r.call_tool("classify", &CallContext::default(), &args).expect("call")));
-        out.push(Lang::Measured { label, name, compile, cached: hit.median, cold: c, warm: w, reused: ru, fuel });
-    }
-    out
 }
 
 fn file_kb(name: &str) -> u64 {

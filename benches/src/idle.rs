@@ -34,7 +34,8 @@ impl Gap {
         }
     }
 
-    fn label(self) -> String {
+    /// How the report names the gap.
+    pub fn label(self) -> String {
         match self {
             Gap::Sleep(0) => "0 (back to back)".into(),
             Gap::Sleep(ms) => format!("{ms} ms"),

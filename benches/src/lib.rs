@@ -8,8 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 pub mod idle;
+pub mod langs;
 pub mod measure;
+pub mod peers;
 pub mod remote;
+pub mod round2;
 pub mod serve;
 
 use plinth::bench_support::ReusedInstance;
@@ -22,6 +25,25 @@ pub fn classify_native(args: &str) -> String {
     let text = v["text"].as_str().or_else(|| v["params"]["text"].as_str()).expect("bench input has text");
     let c = classify::classify(text);
     json!({"category": c.category, "confidence": c.confidence, "matched": c.matched}).to_string()
+}
+
+/// Row 1b: the same work with the serde types the sample guest uses since issue 17 (part 5):
+/// the arguments parsed straight into a struct, the result serialized from one.
+pub fn classify_native_typed(args: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct Args<'a> {
+        #[serde(borrow)]
+        text: std::borrow::Cow<'a, str>,
+    }
+    #[derive(serde::Serialize)]
+    struct Classified {
+        category: &'static str,
+        confidence: f64,
+        matched: Vec<&'static str>,
+    }
+    let a: Args = serde_json::from_str(args).expect("bench input has text");
+    let c = classify::classify(&a.text);
+    serde_json::to_string(&Classified { category: c.category, confidence: c.confidence, matched: c.matched }).expect("serializable")
 }
 
 /// A `{"text": …}` arguments object of about `size` bytes.

@@ -15,8 +15,8 @@
 //!   coverage instrumentation, then runs each target (default: all) for N seconds (60),
 //!   seeded from the repository's manifests and guests; prints executions per target. A
 //!   crash leaves its input under `target/fuzz/artifacts/TARGET/`. Not run in CI.
-//! - `bench [--quick] [--extism]` — `build-guests`, then the benchmark report (release
-//!   build): writes `bench/REPORT.md` and `bench/chart.svg`. `--quick` takes a few minutes;
+//! - `bench [--quick] [--extism]` — `build-guests`, `pip install` of the peer services
+//!   (benches/peers/requirements.txt), then the benchmark report (release build): writes `bench/REPORT.md` and `bench/chart.svg`. `--quick` takes a few minutes;
 //!   `--extism` adds row 7 (Extism, built from crates.io: 10+ more minutes the first time).
 
 use std::path::{Path, PathBuf};
@@ -207,6 +207,13 @@ fn demo() -> anyhow::Result<()> {
 
 fn bench(quick: bool, extism: bool) -> anyhow::Result<()> {
     build_guests(false, extism)?;
+    // The peer services of part 3 of the report (FastAPI under uvicorn; Node's http2 needs
+    // nothing). Without them the report says why those rows are skipped.
+    let requirements = root().join("benches/peers/requirements.txt");
+    let pip = Command::new("python3").args(["-m", "pip", "install", "-q", "-r"]).arg(&requirements).status();
+    if !matches!(pip, Ok(s) if s.success()) {
+        println!("warning: could not install {} ({pip:?}); the report skips the FastAPI row", requirements.display());
+    }
     let mut cmd = cargo();
     cmd.current_dir(root()).args(["bench", "-p", "plinth-benches", "--bench", "report"]);
     if extism {
