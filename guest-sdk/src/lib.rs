@@ -4,7 +4,7 @@
 //! it with the matching macro. Input arrives as [`serde_json::Value`], output leaves as one,
 //! and `?` works on errors; tools and nodes can instead parse their input straight into their
 //! own serde types ([`Tool::call_typed`], [`Node::run_typed`]), which skips building a
-//! `Value` on every call. Build with `cargo build --release --target wasm32-wasip2`.
+//! `Value` for the input and the output on every call. Build with `cargo build --release --target wasm32-wasip2`.
 //!
 //! ```ignore
 //! use plinth_guest::{json, Context, Error, Tool, ToolSpec, Value};
@@ -89,7 +89,10 @@ pub trait Node {
 /// use serde::{Deserialize, Serialize};
 ///
 /// #[derive(Deserialize)]
-/// struct Args<'a> { text: std::borrow::Cow<'a, str> }
+/// struct Args<'a> {
+///     #[serde(borrow)]
+///     text: std::borrow::Cow<'a, str>,
+/// }
 /// #[derive(Serialize)]
 /// struct Count { words: usize }
 ///

@@ -1,7 +1,8 @@
 //! The typed entry points' input and output: JSON text that the plugin parses straight into
-//! its own serde types, and serializes its own types into, with no `serde_json::Value` in
-//! between. For the text classifier, building and printing a `Value` was most of the guest's
-//! JSON work (see `bench/REPORT.md`, issue 17 part 5).
+//! its own serde types, and serializes its own types into, with no `serde_json::Value` for
+//! the input or the output (the [`crate::Context`]'s small `config` and `data` are still
+//! `Value`s). For the sample text classifier, building and printing `Value`s was most of
+//! the guest's JSON work (plinth's bench/REPORT.md, issue 17 part 5).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -10,9 +11,11 @@ use crate::Error;
 
 /// JSON the host sent (a tool's arguments, a node's params), not parsed yet.
 ///
-/// [`Input::parse`] deserializes it into the plugin's own type, borrowing strings from the
-/// text where it can (`&'a str` or `Cow<'a, str>` fields); [`Input::value`] gives the
-/// untyped [`Value`].
+/// [`Input::parse`] deserializes it into the plugin's own type; a `#[serde(borrow)]
+/// Cow<'a, str>` field borrows from the text when the string has no escapes and owns a
+/// decoded copy when it has. (A plain `&'a str` field refuses any string with an escape,
+/// `\n` or `\u00e9`, as invalid input: use `Cow`.) [`Input::value`] gives the untyped
+/// [`Value`].
 #[derive(Debug, Clone, Copy)]
 pub struct Input<'a> {
     what: &'static str,
@@ -34,7 +37,14 @@ impl<'a> Input<'a> {
     /// check does. As everywhere in serde, a struct also deserializes from a JSON array of
     /// its fields in order; check the raw text ([`Input::as_str`]) if that must be refused.
     pub fn parse<T: Deserialize<'a>>(self) -> Result<T, Error> {
-        serde_json::from_str(self.text).map_err(|e| Error::invalid_input(format!("{} do not match the expected type: {e}", self.what)))
+        serde_json::from_str(self.text).map_err(|e| {
+            let what = self.what;
+            if e.is_syntax() || e.is_eof() {
+                Error::invalid_input(format!("{what} is not valid JSON: {e}"))
+            } else {
+                Error::invalid_input(format!("{what} do not match the expected type: {e}"))
+            }
+        })
     }
 
     /// The input as an untyped JSON value.
@@ -107,11 +117,19 @@ mod tests {
         for (text, needle) in [
             ("{}", "missing field `text`"),
             (r#"{"text": 5}"#, "invalid type"),
-            ("{text", "key must be a string"),
+            (r#"{"text": "a""#, "EOF while parsing"),
+            (r#"{"text": "a"} x"#, "trailing characters"),
             (r#"{"text": "a", "text": "b"}"#, "duplicate field `text`"),
         ] {
             match Input::new("params", text).parse::<Args>() {
-                Err(Error::InvalidInput(m)) => assert!(m.starts_with("params do not match") && m.contains(needle), "{m}"),
+                Err(Error::InvalidInput(m)) => {
+                    let head = if needle.starts_with("EOF") || needle.starts_with("trailing") {
+                        "params is not valid JSON"
+                    } else {
+                        "params do not match the expected type"
+                    };
+                    assert!(m.starts_with(head) && m.contains(needle), "{m}");
+                }
                 _ => panic!("{text} was accepted or misclassified"),
             }
         }

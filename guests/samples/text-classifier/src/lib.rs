@@ -2,7 +2,7 @@
 //!
 //! It uses the SDK's typed entry point: the arguments are parsed straight into [`Args`]
 //! (the text borrowed from the host's JSON when it has no escapes) and the result is
-//! serialized from [`Classified`], with no `serde_json::Value` built either way.
+//! serialized from [`Classified`], with no `serde_json::Value` built for either.
 
 use std::borrow::Cow;
 

@@ -250,13 +250,17 @@ pub(super) fn project(name: &str, kind: Kind) -> Project {
              # until plinth-guest is on crates.io.",
         ),
     };
+    // The node and tool templates parse their input into serde types (the typed entry).
+    let serde = match kind {
+        Kind::Node | Kind::Tool => "serde = { version = \"1\", features = [\"derive\"] }\n",
+        Kind::Trigger | Kind::Listener => "",
+    };
     let cargo = format!(
         "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n\
-         [lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\n{how}\n{dep}\n\
-         serde = {{ version = \"1\", features = [\"derive\"] }}\n\n\
+         [lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\n{how}\n{dep}\n{serde}\n\
          # A project of its own, even inside another workspace.\n[workspace]\n\n\
          # Fast wasm, as the plinth samples build: opt-level 3 made the sample classifier's\n\
-         # calls 10-13 % faster than \"s\" for a 24 % larger component (bench/REPORT.md).\n\
+         # calls 10-13 % faster than \"s\" for a 24 % larger component.\n\
          [profile.release]\nopt-level = 3\nlto = true\ncodegen-units = 1\nstrip = true\ndebug = false\n"
     );
     Project {
