@@ -4,26 +4,51 @@ process, HTTP/1.1), serving `POST /nodes/{name}/execute` with Noxus's body
 "outputs": {...}}`. It prints `PLUGIN_PORT:<n>` once it listens, as Noxus's plugin server
 expects of its children. For the benchmark report only (`cargo xtask bench`).
 
-The classifying is the Python guest's own function (guests/python/text-classifier/app.py),
-imported with the component's bindings stubbed out, so this row and the Python guest run
-the same code.
+The classifying is the Python guest's own `Tool.call` (guests/python/text-classifier/app.py:
+JSON text in, JSON text out), imported with the component's bindings stubbed out, so this
+row and the Python guest run the same code.
 
     python3 benches/peers/noxus_classifier.py [PORT]
 """
+import json
 import socket
 import sys
 import types
 from pathlib import Path
 
 import uvicorn
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Response
 from pydantic import BaseModel
 
 GUEST = Path(__file__).resolve().parents[2] / "guests" / "python" / "text-classifier"
 
 
+class Err(Exception):
+    """componentize-py's `Err`: the error side of the WIT result."""
+
+    def __init__(self, value):
+        super().__init__(value)
+        self.value = value
+
+
+class _Case:
+    status = 500
+
+    def __init__(self, value=None):
+        self.value = value
+
+
+class NotFound(_Case):
+    status = 404
+
+
+class InvalidInput(_Case):
+    status = 400
+
+
 def _stub_bindings():
-    """Stand-ins for the modules componentize-py generates, enough to import app.py."""
+    """Stand-ins for the modules componentize-py generates, enough to run app.py's `Tool`:
+    `host.log` does nothing, the error cases carry an HTTP status."""
 
     def module(name, **attrs):
         m = types.ModuleType(name)
@@ -31,24 +56,27 @@ def _stub_bindings():
         sys.modules[name] = m
         return m
 
-    class Anything:
-        def __init__(self, *args, **kwargs):
-            pass
-
-        def __getattr__(self, name):
-            return Anything()
-
-    module("componentize_py_types", Err=Exception)
+    levels = types.SimpleNamespace(TRACE=0, DEBUG=1, INFO=2, WARN=3, ERROR=4)
+    wit_types = types.SimpleNamespace(
+        Level=levels,
+        CallContext=object,
+        PluginError_NotFound=NotFound,
+        PluginError_InvalidInput=InvalidInput,
+        PluginError_Failed=_Case,
+    )
+    host = types.SimpleNamespace(log=lambda level, message: None)
+    module("componentize_py_types", Err=Err)
     exports = module("wit_world.exports", Tool=object)
-    module("wit_world.exports.tool", ToolSpec=Anything)
-    imports = module("wit_world.imports", host=Anything(), types=Anything())
+    module("wit_world.exports.tool", ToolSpec=dict)
+    imports = module("wit_world.imports", host=host, types=wit_types)
     module("wit_world", exports=exports, imports=imports)
 
 
 _stub_bindings()
 sys.path.insert(0, str(GUEST))
-from app import classify  # noqa: E402  (after the stubs it needs)
+from app import Tool  # noqa: E402  (after the stubs it needs)
 
+GUEST_TOOL = Tool()
 app = FastAPI()
 
 
@@ -65,12 +93,12 @@ async def health():
 
 @app.post("/nodes/{name}/execute")
 async def execute(name: str, body: Execute):
-    if name != "classify":
-        raise HTTPException(status_code=404, detail=f"no node named {name}")
-    text = body.inputs.get("text")
-    if not isinstance(text, str):
-        raise HTTPException(status_code=400, detail="`text` (a string) is required")
-    return {"success": True, "outputs": classify(text)}
+    # The guest's own entry point, as the component runs it: JSON text in, JSON text out.
+    try:
+        outputs = GUEST_TOOL.call(name, None, json.dumps(body.inputs))
+    except Err as e:
+        raise HTTPException(status_code=getattr(e.value, "status", 500), detail=str(getattr(e.value, "value", e.value)))
+    return Response(content='{"success":true,"outputs":' + outputs + "}", media_type="application/json")
 
 
 def main(port: int):
@@ -82,7 +110,9 @@ def main(port: int):
     sock.bind(("127.0.0.1", port))
     sock.listen(128)
     print(f"PLUGIN_PORT:{sock.getsockname()[1]}", flush=True)
-    config = uvicorn.Config(app, log_level="warning", access_log=False)
+    # Keep-alive longer than a benchmark round: uvicorn's default 5 s would close a client's
+    # idle connection between its slices, and the next call would reconnect while timed.
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_keep_alive=300)
     uvicorn.Server(config).run(sockets=[sock])
 
 

@@ -28,6 +28,7 @@ const { tool } = await import(new URL('../../guests/js/text-classifier/app.js', 
 
 const server = http2.createServer();
 server.on('stream', (stream, headers) => {
+  stream.on('error', () => {});
   const chunks = [];
   stream.on('data', (c) => chunks.push(c));
   stream.on('end', () => {
@@ -46,7 +47,9 @@ server.on('stream', (stream, headers) => {
     try {
       reply(200, tool.call('classify', null, JSON.stringify(envelope.params ?? null)));
     } catch (e) {
-      reply(422, JSON.stringify({ error: String(e.payload?.val ?? e) }));
+      // The guest's error cases as Orch8 reads statuses; anything else is this service's bug.
+      const status = { 'not-found': 404, 'invalid-input': 400 }[e.payload?.tag] ?? 500;
+      reply(status, JSON.stringify({ error: String(e.payload?.val ?? e) }));
     }
   });
 });

@@ -22,28 +22,40 @@ pub struct PeerProcess {
 }
 
 impl PeerProcess {
-    /// Starts `program script` and reads the port from the first stdout line that starts
-    /// with `prefix`; on failure, the reason (the process's stderr, or what was missing).
-    pub fn start(program: &str, script: &str, prefix: &str) -> Result<PeerProcess, String> {
+    /// Starts `program script` and waits (up to 60 s) for a stdout line that starts with
+    /// `prefix` and names the port; on failure, the reason (the last line of the process's
+    /// stderr, or what was missing). Stdout is drained on a thread of its own after that and
+    /// stderr goes to a file, so a chatty peer never blocks on a full pipe.
+    pub fn start(program: &str, script: &str, prefix: &'static str) -> Result<PeerProcess, String> {
         let path = format!("{}/peers/{script}", env!("CARGO_MANIFEST_DIR"));
+        let stderr = tempfile::tempfile().map_err(|e| format!("cannot make a file for {script}'s stderr: {e}"))?;
+        let mut err_file = stderr.try_clone().map_err(|e| e.to_string())?;
         let mut child = Command::new(program)
             .arg(&path)
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .map_err(|e| format!("cannot run `{program}`: {e}"))?;
-        let mut line = String::new();
-        let read = BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line);
-        match line.trim().strip_prefix(prefix).and_then(|p| p.parse().ok()) {
-            Some(port) if read.is_ok() => Ok(PeerProcess { child, port }),
-            _ => {
-                let _ = child.kill();
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    let _ = e.read_to_string(&mut err);
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if !sent && let Some(port) = line.trim().strip_prefix(prefix).and_then(|p| p.parse::<u16>().ok()) {
+                    let _ = tx.send(port);
+                    sent = true;
                 }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(port) => Ok(PeerProcess { child, port }),
+            Err(_) => {
+                let _ = child.kill();
                 let _ = child.wait();
-                let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("it exited without a port").trim().to_string();
+                let mut err = String::new();
+                use std::io::Seek;
+                let _ = err_file.seek(std::io::SeekFrom::Start(0)).and_then(|_| err_file.read_to_string(&mut err));
+                let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no port announced within 60 s").trim().to_string();
                 Err(format!("`{program} {script}` did not start: {last}"))
             }
         }
@@ -115,7 +127,7 @@ enum Target<'a> {
 /// One row's numbers for 1 and 2 calling threads.
 pub struct PeerRow {
     pub label: &'static str,
-    /// `None` when the service could not be started: the reason.
+    /// Why the service could not be started (`None`: it was measured).
     pub skipped: Option<String>,
     /// (p50, p99, calls/s) with 1 and with 2 calling threads.
     pub by_threads: [(Duration, Duration, f64); 2],
@@ -147,7 +159,7 @@ pub fn measure(quick: bool, served: &ServeFixture, warm: &Plugin, args: &str, wa
                 .map_err(Clone::clone)
                 .map(|p| Target::Http(pair(&format!("http://127.0.0.1:{}/TextClassifier.Classify", p.port), true, orch8, as_is))),
         ),
-        ("(d) in-process Plinth, warm", Ok(Target::InProcess(warm))),
+        ("(d) in-process Plinth (queue of 2, back to back)", Ok(Target::InProcess(warm))),
     ];
     // Every service must give the classifier's answer.
     for (label, target) in &rows {
@@ -223,7 +235,7 @@ fn us(d: Duration) -> String {
 pub fn section(rows: &[PeerRow]) -> String {
     use std::fmt::Write as _;
     let mut md = String::from(
-        "\n## The server path against its peers (issue 17, part 3)\n\nThe classifier, 100 B input, through `plinth serve` (a fresh instance per request) and through the services users run instead, each with its language's guest code (benches/peers/): a Noxus-style FastAPI plugin process under uvicorn, and an Orch8-style Node `http2` service. Every HTTP row is called by the same keep-alive reqwest client, one connection per calling thread; the rows take turns in short slices, with 1 and then 2 calling threads. Medians and p99 of every call; calls/s over the row's slices. The calling threads share the 2 cores with the server.\n\n| row | 1 thread p50 | p99 | calls/s | 2 threads p50 | p99 | calls/s |\n|---|---|---|---|---|---|---|\n",
+        "\n## The server path against its peers (issue 17, part 3)\n\nThe classifier, 100 B input, through `plinth serve` (a fresh instance per request) and through the services users run instead, each with its language's guest code (benches/peers/): a Noxus-style FastAPI plugin process under uvicorn, and an Orch8-style Node `http2` service. Every HTTP row is called by the same keep-alive reqwest client, one connection per calling thread; the rows take turns in short slices, with 1 and then 2 calling threads. Medians and p99 of every call; calls/s over the row's slices. The calling threads share the 2 cores with the server, and each sends its next request when the last is answered, so calls/s is about threads ÷ latency: a measure of latency under load, not of how much more a server takes with more clients.\n\n| row | 1 thread p50 | p99 | calls/s | 2 threads p50 | p99 | calls/s |\n|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         match &r.skipped {

@@ -11,6 +11,7 @@
 //! rows 9c, 9a and 9b. `remote`, `remote-direct`: the Node `http2` server of tests/peers as
 //! a remote plugin through Plinth, and called directly by reqwest (h2c). `contract`,
 //! `no-contract`: the input check of a call with the classifier's schema, and without.
+//! `PROFILE_GUEST=NAME` picks another classifier of `target/guests` for the component rows.
 
 use std::time::{Duration, Instant};
 
@@ -25,36 +26,39 @@ fn main() {
     let size: usize = argv.next().map(|s| s.parse().unwrap_or_else(|_| usage())).unwrap_or(100);
     let args = args_of_size(size);
     let runtime = Runtime::new().expect("runtime");
+    // Another classifier (`PROFILE_GUEST=python_text_classifier`) for the rows that call
+    // the `classify` tool on a component: warm, warm1, cold, reused, first, second, xfirst.
+    let guest_name = std::env::var("PROFILE_GUEST").ok().filter(|g| !g.is_empty()).unwrap_or_else(|| "text_classifier".into());
     let mut prepare: Box<dyn FnMut()> = Box::new(|| {});
     // The Node server of the `remote` rows, stopped when this ends.
     let mut node = None;
     let mut call: Box<dyn FnMut()> = match row.as_str() {
         "native" => Box::new(|| drop(std::hint::black_box(classify_native(&args)))),
         "warm" => {
-            let p = load(&runtime, "text_classifier", 2);
+            let p = load(&runtime, &guest_name, 2);
             let q = p.clone();
             prepare = Box::new(move || wait_full(&q, 2));
             Box::new(move || drop(plinth_call(&p, &args)))
         }
         "warm1" => {
             // Waits for one ready instance only: a refill may still run next to the call.
-            let p = load(&runtime, "text_classifier", 2);
+            let p = load(&runtime, &guest_name, 2);
             let q = p.clone();
             prepare = Box::new(move || wait_warm(&q));
             Box::new(move || drop(plinth_call(&p, &args)))
         }
         "cold" => {
-            let p = load(&runtime, "text_classifier", 0);
+            let p = load(&runtime, &guest_name, 0);
             Box::new(move || drop(plinth_call(&p, &args)))
         }
         "reused" => {
-            let p = load(&runtime, "text_classifier", 0);
+            let p = load(&runtime, &guest_name, 0);
             let mut r = reused(&p);
             Box::new(move || drop(r.call_tool("classify", &Default::default(), &args).expect("call")))
         }
         "first" | "second" => {
             // A fresh instance made (untimed) on this thread; times its first or second call.
-            let p = load(&runtime, "text_classifier", 0);
+            let p = load(&runtime, &guest_name, 0);
             let slot = std::rc::Rc::new(std::cell::RefCell::new(None));
             let (s2, a2, second) = (slot.clone(), args.clone(), row == "second");
             prepare = Box::new(move || {
@@ -68,7 +72,7 @@ fn main() {
         }
         "xfirst" => {
             // As "first", but the instance is made on another thread (as the warmer does).
-            let p = load(&runtime, "text_classifier", 0);
+            let p = load(&runtime, &guest_name, 0);
             let (req_tx, req_rx) = std::sync::mpsc::channel::<()>();
             let (tx, rx) = std::sync::mpsc::channel();
             std::thread::spawn(move || {
@@ -139,7 +143,8 @@ fn main() {
     let mean = total / times.len() as u32;
     times.sort();
     let (median, p99) = (times[times.len() / 2], times[times.len() * 99 / 100]);
-    println!("{row} ({size} B): {} calls, median {median:.2?}, mean {mean:.2?}, p99 {p99:.2?}", times.len());
+    let guest = if guest_name == "text_classifier" { String::new() } else { format!(" {guest_name}") };
+    println!("{row}{guest} ({size} B): {} calls, median {median:.2?}, mean {mean:.2?}, p99 {p99:.2?}", times.len());
 }
 
 fn usage() -> ! {
