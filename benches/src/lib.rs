@@ -30,20 +30,8 @@ pub fn classify_native(args: &str) -> String {
 /// Row 1b: the same work with the serde types the sample guest uses since issue 17 (part 5):
 /// the arguments parsed straight into a struct, the result serialized from one.
 pub fn classify_native_typed(args: &str) -> String {
-    #[derive(serde::Deserialize)]
-    struct Args<'a> {
-        #[serde(borrow)]
-        text: std::borrow::Cow<'a, str>,
-    }
-    #[derive(serde::Serialize)]
-    struct Classified {
-        category: &'static str,
-        confidence: f64,
-        matched: Vec<&'static str>,
-    }
-    let a: Args = serde_json::from_str(args).expect("bench input has text");
-    let c = classify::classify(&a.text);
-    serde_json::to_string(&Classified { category: c.category, confidence: c.confidence, matched: c.matched }).expect("serializable")
+    let a: classify::Args = serde_json::from_str(args).expect("bench input has text");
+    serde_json::to_string(&classify::classify(&a.text)).expect("serializable")
 }
 
 /// A `{"text": …}` arguments object of about `size` bytes.
@@ -147,7 +135,13 @@ impl EngineStyle {
 
 /// The legacy envelope around `args`, as those engines build it.
 pub fn envelope(args: &str) -> Vec<u8> {
-    format!(r#"{{"instance_id":"","block_id":"","params":{args},"context":{{"data":null,"config":{{}}}},"attempt":1}}"#).into_bytes()
+    orch8_envelope(args).into_bytes()
+}
+
+/// Orch8's step envelope around `args` (`{instance_id, block_id, params, context, attempt}`),
+/// as every HTTP row and the legacy rows send it.
+pub fn orch8_envelope(args: &str) -> String {
+    format!(r#"{{"instance_id":"","block_id":"","params":{args},"context":{{"data":null,"config":{{}}}},"attempt":1}}"#)
 }
 
 /// Row 8a: a process per call.

@@ -100,10 +100,6 @@ impl Client {
     }
 }
 
-fn orch8(args: &str) -> String {
-    format!(r#"{{"instance_id":"","block_id":"","params":{args},"context":{{"data":null,"config":{{}}}},"attempt":1}}"#)
-}
-
 fn noxus(args: &str) -> String {
     format!(r#"{{"ctx":{{}},"inputs":{args},"config":{{}}}}"#)
 }
@@ -144,8 +140,8 @@ pub fn measure(quick: bool, served: &ServeFixture, warm: &Plugin, args: &str, wa
         Box::new([Client::new(url.into(), h2c, body, output), Client::new(url.into(), h2c, body, output)])
     };
     let mut rows: Vec<(&'static str, Result<Target, String>)> = vec![
-        ("(a) plinth serve, HTTP/1.1", Ok(Target::Http(pair(&serve_url, false, orch8, as_is)))),
-        ("(a) plinth serve, h2c", Ok(Target::Http(pair(&serve_url, true, orch8, as_is)))),
+        ("(a) plinth serve, HTTP/1.1", Ok(Target::Http(pair(&serve_url, false, crate::orch8_envelope, as_is)))),
+        ("(a) plinth serve, h2c", Ok(Target::Http(pair(&serve_url, true, crate::orch8_envelope, as_is)))),
         (
             "(b) FastAPI + uvicorn (Noxus-style), HTTP/1.1",
             fastapi
@@ -155,9 +151,9 @@ pub fn measure(quick: bool, served: &ServeFixture, warm: &Plugin, args: &str, wa
         ),
         (
             "(c) Node http2 (Orch8-style), h2c",
-            node.as_ref()
-                .map_err(Clone::clone)
-                .map(|p| Target::Http(pair(&format!("http://127.0.0.1:{}/TextClassifier.Classify", p.port), true, orch8, as_is))),
+            node.as_ref().map_err(Clone::clone).map(|p| {
+                Target::Http(pair(&format!("http://127.0.0.1:{}/TextClassifier.Classify", p.port), true, crate::orch8_envelope, as_is))
+            }),
         ),
         ("(d) in-process Plinth (queue of 2, back to back)", Ok(Target::InProcess(warm))),
     ];

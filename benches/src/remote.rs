@@ -49,7 +49,7 @@ pub fn direct(peer: &NodePeer) -> impl FnMut(&str) -> String + use<> {
     let http = reqwest::Client::builder().http2_prior_knowledge().build().expect("client");
     let url = format!("http://127.0.0.1:{}/Scoring.Score", peer.port);
     move |args: &str| {
-        let body = format!(r#"{{"instance_id":"","block_id":"","params":{args},"context":{{"data":null,"config":{{}}}},"attempt":1}}"#);
+        let body = crate::orch8_envelope(args);
         rt.block_on(async {
             let r = http.post(&url).header("content-type", "application/json").body(body).send().await.expect("send");
             r.text().await.expect("body")

@@ -59,7 +59,7 @@ pub struct ServeClient {
 impl ServeClient {
     /// One invoke with Orch8's envelope; returns the output JSON.
     pub fn call(&self, args: &str) -> String {
-        let body = format!(r#"{{"instance_id":"","block_id":"","params":{args},"context":{{"data":null,"config":{{}}}},"attempt":1}}"#);
+        let body = crate::orch8_envelope(args);
         self.rt.block_on(async {
             let r = self.http.post(&self.url).header("content-type", "application/json").body(body).send().await.expect("send");
             assert!(r.status().is_success(), "{}", r.status());
@@ -85,7 +85,7 @@ impl RawClient {
 
     pub fn call(&mut self, args: &str) -> String {
         use std::io::Write;
-        let body = format!(r#"{{"instance_id":"","block_id":"","params":{args},"context":{{"data":null,"config":{{}}}},"attempt":1}}"#);
+        let body = crate::orch8_envelope(args);
         let req = format!(
             "POST /text_classifier.classify HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()

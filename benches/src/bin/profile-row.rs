@@ -11,7 +11,8 @@
 //! rows 9c, 9a and 9b. `remote`, `remote-direct`: the Node `http2` server of tests/peers as
 //! a remote plugin through Plinth, and called directly by reqwest (h2c). `contract`,
 //! `no-contract`: the input check of a call with the classifier's schema, and without.
-//! `PROFILE_GUEST=NAME` picks another classifier of `target/guests` for the component rows.
+//! `PROFILE_GUEST=NAME` picks another classifier of `target/guests` for the rows warm, warm1,
+//! cold, reused, first, second and xfirst.
 
 use std::time::{Duration, Instant};
 

@@ -1,30 +1,14 @@
 //! Sample tool plugin: `classify` sorts a text into spam, transactional or ham.
 //!
-//! It uses the SDK's typed entry point: the arguments are parsed straight into [`Args`]
-//! (the text borrowed from the host's JSON when it has no escapes) and the result is
-//! serialized from [`Classified`], with no `serde_json::Value` built for either.
-
-use std::borrow::Cow;
+//! It uses the SDK's typed entry point: the arguments are parsed straight into
+//! `classify::Args` (a serde type whose text is borrowed from the host's JSON when it has no
+//! escapes) and the answer is serialized from `classify::Classification`, with no
+//! `serde_json::Value` built for either. The types live in the shared `classify` crate
+//! (feature `serde`), which the Extism peer and the native benchmark row use too.
 
 use plinth_guest::{Context, Error, Input, Output, Tool, ToolSpec, json};
-use serde::{Deserialize, Serialize};
 
 struct TextClassifier;
-
-/// The arguments: `{"text": "..."}`.
-#[derive(Deserialize)]
-struct Args<'a> {
-    #[serde(borrow)]
-    text: Cow<'a, str>,
-}
-
-/// The result, as the output schema below describes it.
-#[derive(Serialize)]
-struct Classified {
-    category: &'static str,
-    confidence: f64,
-    matched: Vec<&'static str>,
-}
 
 impl Tool for TextClassifier {
     fn tools() -> Vec<ToolSpec> {
@@ -50,10 +34,10 @@ impl Tool for TextClassifier {
         if name != "classify" {
             return Err(Error::not_found(name));
         }
-        let args: Args = args.parse()?;
+        let args: classify::Args = args.parse()?;
         let c = classify::classify(&args.text);
         plinth_guest::debug!("classified {} bytes as {}", args.text.len(), c.category);
-        Output::json(&Classified { category: c.category, confidence: c.confidence, matched: c.matched })
+        Output::json(&c)
     }
 }
 

@@ -35,8 +35,19 @@ const TRANSACTIONAL: &[&str] = &[
     "subscription renewed",
 ];
 
-/// The result of classifying one text.
+/// The arguments of the `classify` tool, `{"text": "..."}` (feature `serde`): the text is
+/// borrowed from the JSON unless it holds escapes.
+#[cfg(feature = "serde")]
+#[derive(Debug, serde::Deserialize)]
+pub struct Args<'a> {
+    #[serde(borrow)]
+    pub text: std::borrow::Cow<'a, str>,
+}
+
+/// The result of classifying one text; with feature `serde` it serializes as the tool's
+/// answer, `{"category", "confidence", "matched"}`.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Classification {
     /// `spam`, `transactional` or `ham`.
     pub category: &'static str,
