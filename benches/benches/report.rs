@@ -230,6 +230,12 @@ fn main() {
     eprintln!("the server path against its peers …");
     let peers = plinth_benches::peers::measure(quick, &served, &warm, &args, &parse(want.clone()));
 
+    eprintln!("1,000 plugins …");
+    // `cargo xtask bench` builds the `plinth` binary and names it here; without it the
+    // server rows are skipped, saying so.
+    let plinth_bin = std::env::var_os("PLINTH_BIN").map(PathBuf::from);
+    let fleet = plinth_benches::fleet::measure(1000, plinth_bin.as_deref(), quick, &args, &want);
+
     eprintln!("large component and code cache …");
     let small = load(&runtime, "echo", 0);
     let large = load(&runtime, "echo_big", 0);
@@ -387,6 +393,7 @@ fn main() {
     );
 
     md.push_str(&plinth_benches::peers::section(&peers));
+    md.push_str(&plinth_benches::fleet::section(&fleet));
 
     let _ = writeln!(md, "\n## Targets (issue 7)\n\n| target | measured | status |\n|---|---|---|");
     let mut target = |what: &str, measured: String, ok: Option<bool>| {
@@ -431,6 +438,7 @@ fn main() {
         idle: &idle,
         langs: &langs,
         peers: &peers,
+        fleet: &fleet,
     }));
 
     let iso = r2.median.saturating_sub(r4.median);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use plinth::Plugin;
 use plinth::bench_support::ReusedInstance;
 
-use crate::measure::{Row, Stat, measure_interleaved};
+use crate::measure::{Row, Stat, measure_interleaved, us};
 
 /// How a gap is spent.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -99,10 +99,6 @@ pub fn measure(quick: bool, native: &dyn Fn(), warm: &Plugin, cold: &Plugin, reu
         out.push(GapRow { gap, native: s[0], warm: s[1], cold: s[2], reused: s[3] });
     }
     out
-}
-
-fn us(d: Duration) -> String {
-    format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }
 
 fn ratio(a: Duration, b: Duration) -> f64 {

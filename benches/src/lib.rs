@@ -7,6 +7,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+pub mod fleet;
 pub mod idle;
 pub mod langs;
 pub mod measure;

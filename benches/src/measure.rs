@@ -105,3 +105,8 @@ pub fn throughput(threads: usize, dur: Duration, call: impl Fn() + Sync) -> f64 
     });
     count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
 }
+
+/// A duration in microseconds, one decimal, as the report's tables print them.
+pub fn us(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}

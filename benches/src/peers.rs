@@ -15,33 +15,35 @@ use serde_json::Value;
 
 use crate::serve::ServeFixture;
 
-/// A service process of benches/peers, killed when dropped.
+/// A service process (a peer of benches/peers, or `plinth serve`), killed when dropped.
 pub struct PeerProcess {
     child: Child,
     pub port: u16,
 }
 
 impl PeerProcess {
-    /// Starts `program script` and waits (up to 60 s) for a stdout line that starts with
-    /// `prefix` and names the port; on failure, the reason (the last line of the process's
-    /// stderr, or what was missing). Stdout is drained on a thread of its own after that and
-    /// stderr goes to a file, so a chatty peer never blocks on a full pipe.
+    /// Starts `program script` (a script of benches/peers) and waits for its
+    /// `prefix`PORT line, as [`PeerProcess::spawn`].
     pub fn start(program: &str, script: &str, prefix: &'static str) -> Result<PeerProcess, String> {
-        let path = format!("{}/peers/{script}", env!("CARGO_MANIFEST_DIR"));
-        let stderr = tempfile::tempfile().map_err(|e| format!("cannot make a file for {script}'s stderr: {e}"))?;
+        let mut cmd = Command::new(program);
+        cmd.arg(format!("{}/peers/{script}", env!("CARGO_MANIFEST_DIR")));
+        PeerProcess::spawn(cmd, &format!("{program} {script}"), move |line| line.strip_prefix(prefix)?.parse().ok())
+    }
+
+    /// Starts `cmd` and waits (up to 60 s) for a stdout line that `port` reads a port from;
+    /// on failure, the reason (the last line of the process's stderr, or what was missing).
+    /// Stdout is drained on a thread of its own after that and stderr goes to a file, so a
+    /// chatty process never blocks on a full pipe.
+    pub fn spawn(mut cmd: Command, what: &str, port: impl Fn(&str) -> Option<u16> + Send + 'static) -> Result<PeerProcess, String> {
+        let stderr = tempfile::tempfile().map_err(|e| format!("cannot make a file for {what}'s stderr: {e}"))?;
         let mut err_file = stderr.try_clone().map_err(|e| e.to_string())?;
-        let mut child = Command::new(program)
-            .arg(&path)
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .map_err(|e| format!("cannot run `{program}`: {e}"))?;
+        let mut child = cmd.stdout(Stdio::piped()).stderr(stderr).spawn().map_err(|e| format!("cannot run `{what}`: {e}"))?;
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if !sent && let Some(port) = line.trim().strip_prefix(prefix).and_then(|p| p.parse::<u16>().ok()) {
+                if !sent && let Some(port) = port(line.trim()) {
                     let _ = tx.send(port);
                     sent = true;
                 }
@@ -56,9 +58,14 @@ impl PeerProcess {
                 use std::io::Seek;
                 let _ = err_file.seek(std::io::SeekFrom::Start(0)).and_then(|_| err_file.read_to_string(&mut err));
                 let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no port announced within 60 s").trim().to_string();
-                Err(format!("`{program} {script}` did not start: {last}"))
+                Err(format!("`{what}` did not start: {last}"))
             }
         }
+    }
+
+    /// The process id (for its resident set).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 

@@ -18,7 +18,7 @@ use crate::legacy::{AbiViolation, OutputOverLimit};
 use crate::limits::{Limits, MemoryLimitHit};
 use crate::store::{self, CallState};
 use crate::types::{Level, LogSource, Logs, Outcome};
-use crate::warm::{WarmQueue, Warmer};
+use crate::warm::{Budget, WarmQueue, Warmer};
 
 /// How much of the guest's stderr a trap message quotes (Rust panics print there).
 const STDERR_IN_TRAP: usize = 600;
@@ -32,7 +32,8 @@ pub(crate) struct Runner {
     pub(crate) config: RuntimeConfig,
     pub(crate) warmer: Warmer,
     /// Warm instances held across the runtime (shared with every queue).
-    pub(crate) warm_total: Arc<AtomicUsize>,
+    /// The runtime-wide warm budget, shared with every plugin's queue.
+    pub(crate) budget: Arc<Budget>,
     /// Calls running now (see [`Runner::has_idle_core`]).
     in_flight: AtomicUsize,
     cores: usize,
@@ -43,16 +44,15 @@ pub(crate) struct Runner {
 impl Runner {
     /// `cores` is how many cores the background thread may assume (the machine's, unless a
     /// test injects another number).
-    pub(crate) fn new(engine: Engine, config: RuntimeConfig, warmer: Warmer, cores: usize, stop_ticker: Arc<AtomicBool>) -> Runner {
-        Runner {
-            engine,
-            config,
-            warmer,
-            warm_total: Arc::new(AtomicUsize::new(0)),
-            in_flight: AtomicUsize::new(0),
-            cores: cores.max(2),
-            stop_ticker,
-        }
+    pub(crate) fn new(
+        engine: Engine,
+        config: RuntimeConfig,
+        warmer: Warmer,
+        budget: Arc<Budget>,
+        cores: usize,
+        stop_ticker: Arc<AtomicBool>,
+    ) -> Runner {
+        Runner { engine, config, warmer, budget, in_flight: AtomicUsize::new(0), cores: cores.max(2), stop_ticker }
     }
 
     /// Calls running right now.

@@ -21,7 +21,7 @@ use crate::plugin::Plugin;
 use crate::plugin::load::Loader;
 use crate::remote::{AllowRemote, Endpoint, RemoteOptions, Remotes};
 use crate::store::CallState;
-use crate::warm::Warmer;
+use crate::warm::{Budget, Warmer};
 
 /// Loads plugins and runs their calls. Cheap to clone; thread-safe.
 #[derive(Clone)]
@@ -82,10 +82,11 @@ impl Runtime {
         };
         let warmer = Warmer::spawn().map_err(|e| setup("cannot start the pre-warm thread".into())(e.into()))?;
         let stop_ticker = Arc::new(AtomicBool::new(false));
-        spawn_ticker(&engine, config.epoch_tick, stop_ticker.clone())
+        let budget = Arc::new(Budget::new(config.warm_cap(), config.epoch_tick));
+        spawn_ticker(&engine, config.epoch_tick, budget.clone(), stop_ticker.clone())
             .map_err(|e| setup("cannot start the epoch ticker thread".into())(e.into()))?;
         let cores = config.cores.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-        let runner = Arc::new(Runner::new(engine, config, warmer, cores, stop_ticker));
+        let runner = Arc::new(Runner::new(engine, config, warmer, budget, cores, stop_ticker));
         let remotes = Arc::new(Remotes::default());
         Ok(Runtime { inner: Arc::new(RuntimeInner { runner, linker, linker_http, cache, remotes, allow_remote }) })
     }
@@ -217,9 +218,10 @@ fn engine_config(config: &RuntimeConfig, tuning: EngineTuning) -> Config {
     cfg
 }
 
-/// One thread per runtime advances the engine's epoch; a store's deadline is a number of
-/// ticks. It holds only a weak engine reference and ends with the runtime.
-fn spawn_ticker(engine: &Engine, tick: Duration, stop: Arc<AtomicBool>) -> std::io::Result<()> {
+/// One thread per runtime advances the engine's epoch (a store's deadline is a number of
+/// ticks) and the warm budget's clock (demand ages by it). It holds only a weak engine
+/// reference and ends with the runtime.
+fn spawn_ticker(engine: &Engine, tick: Duration, budget: Arc<Budget>, stop: Arc<AtomicBool>) -> std::io::Result<()> {
     let weak = engine.weak();
     std::thread::Builder::new().name("plinth-epoch".into()).spawn(move || {
         loop {
@@ -228,7 +230,10 @@ fn spawn_ticker(engine: &Engine, tick: Duration, stop: Arc<AtomicBool>) -> std::
                 break;
             }
             match weak.upgrade() {
-                Some(engine) => engine.increment_epoch(),
+                Some(engine) => {
+                    engine.increment_epoch();
+                    budget.tick();
+                }
                 None => break,
             }
         }

@@ -16,6 +16,8 @@ pub const CALL_SECONDS: &str = "plinth_call_duration_seconds";
 pub const CALL_FUEL: &str = "plinth_call_fuel";
 /// Instances a call ran on, by `mode`: `warm` (pre-instantiated) or `inline`.
 pub const INSTANTIATIONS: &str = "plinth_instantiations_total";
+/// Warm instances given up by a plugin so that one called more can have the budget.
+pub const WARM_MOVED: &str = "plinth_warm_instances_moved_total";
 /// Calls refused because the runtime ran as many as it allows.
 pub const BUSY: &str = "plinth_busy_rejections_total";
 

@@ -465,3 +465,34 @@ fn metrics_count_calls_by_plugin_kind_and_outcome_and_each_request_carries_an_id
     let r = c.get(s.url("/health")).send().unwrap();
     assert!(r.headers()["x-request-id"].to_str().unwrap().starts_with("plinth-"));
 }
+
+#[test]
+fn the_warm_instance_flags_size_pre_warming() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let dir = plugin_dir(tmp.path(), "tc", "text-classifier", "0.1.0", "text_classifier", "tool = [\"classify\"]");
+    let out = plinth(&home, &["plugin", "install", dir.to_str().unwrap(), "--yes"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let prewarmed = |s: &Server| {
+        let r = h1().post(s.url("/invoke/text-classifier/classify")).body(envelope(SPAM)).send().unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.headers()["x-plinth-prewarmed"] == "true"
+    };
+    // With the defaults, calls find warm instances.
+    let s = Server::start(&home, &["--no-auth"]);
+    wait_for("a pre-warmed call", 10, || prewarmed(&s).then_some(()));
+    drop(s);
+    // Pre-warming off per plugin, or a budget of 0: every call instantiates inline, however
+    // long the server has had to warm up.
+    for flags in [["--warm-instances", "0"], ["--max-warm-instances", "0"]] {
+        let s = Server::start(&home, &["--no-auth", flags[0], flags[1]]);
+        for _ in 0..5 {
+            assert!(!prewarmed(&s), "{flags:?}: a call ran pre-warmed");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    // A value that is no number is refused before anything starts.
+    let out = Command::new(env!("CARGO_BIN_EXE_plinth")).args(["serve", "--no-auth", "--max-warm-instances", "many"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--max-warm-instances"), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -79,8 +79,7 @@ fn a_call_with_a_smaller_memory_limit_instantiates_inline() {
 
 #[test]
 fn warm_instances_are_capped_runtime_wide() {
-    // max_instances 8 -> at most 2 warm instances in the whole runtime.
-    let rt = Runtime::with_config(RuntimeConfig { max_instances: 8, ..RuntimeConfig::default() }).unwrap();
+    let rt = Runtime::with_config(RuntimeConfig { max_warm_instances: 2, ..RuntimeConfig::default() }).unwrap();
     let a = load(&rt, "text_classifier", Some(2));
     let b = load(&rt, "json_transform", Some(2));
     let total = || a.warm_ready() + b.warm_ready();
@@ -106,7 +105,7 @@ fn legacy_modules_are_pre_warmed_too() {
 
 #[test]
 fn dropping_a_plugin_releases_its_warm_instances() {
-    let rt = Runtime::with_config(RuntimeConfig { max_instances: 8, ..RuntimeConfig::default() }).unwrap();
+    let rt = Runtime::with_config(RuntimeConfig { max_warm_instances: 2, ..RuntimeConfig::default() }).unwrap();
     let a = load(&rt, "text_classifier", Some(2));
     wait_ready(&a, 2);
     drop(a);
@@ -118,7 +117,7 @@ fn dropping_a_plugin_releases_its_warm_instances() {
 #[test]
 fn an_empty_queue_recovers_once_the_cap_frees_up() {
     // Cap of 1 warm instance runtime-wide: b's refill gives up while a holds it.
-    let rt = Runtime::with_config(RuntimeConfig { max_instances: 4, ..RuntimeConfig::default() }).unwrap();
+    let rt = Runtime::with_config(RuntimeConfig { max_warm_instances: 1, ..RuntimeConfig::default() }).unwrap();
     let a = load(&rt, "text_classifier", Some(1));
     wait_ready(&a, 1);
     let b = load(&rt, "json_transform", Some(1));
@@ -127,6 +126,52 @@ fn an_empty_queue_recovers_once_the_cap_frees_up() {
     // The next call (inline) asks again, and the queue fills.
     b.run_node("transform", &CallContext::default(), "{}").unwrap();
     wait_ready(&b, 1);
+}
+
+#[test]
+fn the_warm_budget_moves_to_the_plugin_that_is_called() {
+    // A budget of 2: `idle` takes it at load; nobody calls it. `busy` is called, and the
+    // budget moves to it, never exceeding 2 on the way.
+    let rt = Runtime::with_config(RuntimeConfig { max_warm_instances: 2, ..RuntimeConfig::default() }).unwrap();
+    let idle = load(&rt, "text_classifier", Some(2));
+    wait_ready(&idle, 2);
+    let busy = load(&rt, "json_transform", Some(2));
+    holds_for(Duration::from_millis(100), "an uncalled plugin takes nothing from another", || busy.warm_ready() == 0);
+    let total = || idle.warm_ready() + busy.warm_ready();
+    for _ in 0..10 {
+        busy.run_node("transform", &CallContext::default(), "{}").unwrap();
+        assert!(total() <= 2, "{} + {}", idle.warm_ready(), busy.warm_ready());
+    }
+    wait_for("the called plugin holding the whole budget", || busy.warm_ready() == 2 && idle.warm_ready() == 0);
+    let out = busy.run_node("transform", &CallContext::default(), "{}").unwrap();
+    assert!(out.prewarmed, "the moved budget is used");
+    // The instance `idle` gave up is not missed: its next call instantiates inline.
+    let out = idle.call_tool("classify", &CallContext::default(), r#"{"text":"hi"}"#).unwrap();
+    assert!(!out.prewarmed);
+}
+
+#[test]
+fn a_plugin_called_more_keeps_its_warm_instances() {
+    let rt = Runtime::with_config(RuntimeConfig { max_warm_instances: 2, ..RuntimeConfig::default() }).unwrap();
+    let hot = load(&rt, "text_classifier", Some(2));
+    for _ in 0..50 {
+        wait_ready(&hot, 2);
+        hot.call_tool("classify", &CallContext::default(), r#"{"text":"hi"}"#).unwrap();
+    }
+    wait_ready(&hot, 2);
+    // A few calls of another plugin are worth less than the second instance of one called
+    // 50 times (its demand halves every 10 s): nothing moves.
+    let rare = load(&rt, "json_transform", Some(2));
+    for _ in 0..3 {
+        rare.run_node("transform", &CallContext::default(), "{}").unwrap();
+    }
+    holds_for(Duration::from_millis(200), "the hot plugin keeps its budget", || hot.warm_ready() == 2 && rare.warm_ready() == 0);
+    // Once the other is called more, it gets a share.
+    for _ in 0..60 {
+        rare.run_node("transform", &CallContext::default(), "{}").unwrap();
+    }
+    wait_for("the budget shared", || rare.warm_ready() >= 1);
+    assert!(hot.warm_ready() + rare.warm_ready() <= 2);
 }
 
 #[test]

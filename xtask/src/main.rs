@@ -16,7 +16,10 @@
 //!   seeded from the repository's manifests and guests; prints executions per target. A
 //!   crash leaves its input under `target/fuzz/artifacts/TARGET/`. Not run in CI.
 //! - `bench [--quick] [--extism]` — `build-guests`, `pip install` of the peer services
-//!   (benches/peers/requirements.txt), then the benchmark report (release build): writes `bench/REPORT.md` and `bench/chart.svg`. `--quick` takes a few minutes;
+//!   (benches/peers/requirements.txt), the `plinth` binary (part 4 serves 1,000 plugins with
+//!   it), then the benchmark report (release build): writes `bench/REPORT.md` and
+//!   `bench/chart.svg`. `--quick` takes a few minutes (plus about 2 minutes the first time,
+//!   to install the 1,000 plugins under `target/bench-fleet/`);
 //!   `--extism` adds row 7 (Extism, built from crates.io: 10+ more minutes the first time).
 
 use std::path::{Path, PathBuf};
@@ -51,6 +54,13 @@ fn main() -> anyhow::Result<()> {
         }
         Some(other) => bail!("unknown command `{other}`\n{USAGE}"),
     }
+}
+
+/// Cargo's target directory for the workspace (`CARGO_TARGET_DIR`, else `target/`).
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map_or_else(|| root().join("target"), |d| if d.is_absolute() { d } else { root().join(d) })
 }
 
 pub(crate) fn root() -> PathBuf {
@@ -214,8 +224,12 @@ fn bench(quick: bool, extism: bool) -> anyhow::Result<()> {
     if !matches!(pip, Ok(s) if s.success()) {
         println!("warning: could not install {} ({pip:?}); the report skips the FastAPI row", requirements.display());
     }
+    // Part 4 of the report runs the real `plinth serve` on 1,000 plugins: the binary, built
+    // in the bench profile with the benches' features, so it shares their build.
+    run(cargo().current_dir(root()).args(["build", "--profile", "bench", "-p", "plinth", "--features", "bench", "--bin", "plinth"]))?;
     let mut cmd = cargo();
     cmd.current_dir(root()).args(["bench", "-p", "plinth-benches", "--bench", "report"]);
+    cmd.env("PLINTH_BIN", target_dir().join("release").join(format!("plinth{}", std::env::consts::EXE_SUFFIX)));
     if extism {
         // Row 7: a second wasmtime and 10+ minutes of cold build, so opt-in.
         cmd.args(["--features", "extism"]);

@@ -57,7 +57,7 @@ impl Loader<'_> {
         };
         let checks = Checks::compile(&parts.specs, options.contracts)?;
         let target = options.warm_instances.unwrap_or(config.warm_instances);
-        let total = self.runner.warm_total.clone();
+        let budget = self.runner.budget.clone();
         let inner = Arc::new_cyclic(|me: &std::sync::Weak<Loaded>| {
             let owner: std::sync::Weak<dyn Refill> = me.clone();
             Loaded {
@@ -71,7 +71,7 @@ impl Loader<'_> {
                 specs: parts.specs,
                 sha256,
                 cache: parts.cache,
-                warm: WarmQueue::new(target, limits, total, owner),
+                warm: WarmQueue::new(target, limits, budget, owner),
                 checks,
             }
         });
@@ -181,7 +181,7 @@ pub(crate) fn remote(
         output_schema: None,
         platform: None,
     };
-    let total = runner.warm_total.clone();
+    let budget = runner.budget.clone();
     let inner = Arc::new_cyclic(|me: &std::sync::Weak<Loaded>| {
         let owner: std::sync::Weak<dyn Refill> = me.clone();
         Loaded {
@@ -195,7 +195,7 @@ pub(crate) fn remote(
             specs: Specs { nodes: vec![node], ..Specs::default() },
             sha256: Sha256::digest(handler.as_bytes()).into(),
             cache: CacheStatus::Hit,
-            warm: WarmQueue::new(0, limits, total, owner),
+            warm: WarmQueue::new(0, limits, budget, owner),
             checks: Checks::none(),
         }
     });

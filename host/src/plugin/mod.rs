@@ -27,7 +27,7 @@ use crate::output::OutputBudget;
 use crate::store::CallState;
 use crate::telemetry;
 use crate::types::{CallContext, Dispatch, HandleResult, InboundMessage, Json, Kind, Outcome, PollResult, Specs};
-use crate::warm::{Filled, Refill, WarmQueue};
+use crate::warm::{Filled, Holders, Refill, WarmQueue};
 use contracts::Checks;
 pub use contracts::{ContractMode, Contracts, ContractsSetting};
 
@@ -110,11 +110,15 @@ impl Loaded {
 }
 
 impl Refill for Loaded {
-    fn refill(&self) -> Filled {
+    fn refill(&self, holders: &mut Holders) -> Filled {
         let runner = &self.runner;
         let Some(target) = self.target() else { return Filled::Done };
         let target = Target { warm: None, ..target };
-        self.warm.refill(runner.config.warm_cap(), || runner.has_idle_core(), || runner.fresh(&target, &self.warm.limits, Instant::now()))
+        self.warm.refill(holders, || runner.has_idle_core(), || runner.fresh(&target, &self.warm.limits, Instant::now()))
+    }
+
+    fn queue(&self) -> &WarmQueue {
+        &self.warm
     }
 }
 

@@ -11,8 +11,8 @@ use plinth::dispatch::{Dispatcher, FileDispatcher, HttpDispatcher, OutboxConfig}
 use plinth::registry::state::Home;
 use plinth::schedule::SchedulerConfig;
 use plinth::serve::{Auth, EventsConfig, FileStore, Role, ServeConfig, Server, Tokens};
+use plinth::{Runtime, RuntimeConfig};
 
-use super::registry_runtime_allowing;
 use crate::exit::Failure;
 use crate::flags::parse_tenant;
 
@@ -72,6 +72,16 @@ pub struct ServeArgs {
     /// addresses need no allowance.
     #[arg(long, value_name = "PATTERN")]
     allow_remote: Vec<String>,
+    /// Calls that may run at once; beyond it invokes are answered 503 with Retry-After.
+    #[arg(long, default_value_t = plinth::RuntimeConfig::default().max_instances)]
+    max_instances: u32,
+    /// Pre-warmed instances kept ready per plugin (0 turns pre-warming off).
+    #[arg(long, default_value_t = plinth::RuntimeConfig::default().warm_instances)]
+    warm_instances: usize,
+    /// Pre-warmed instances across all plugins; when they run out, they move to the plugins
+    /// called most. Each holds the memory its instantiation touched.
+    #[arg(long, default_value_t = plinth::RuntimeConfig::default().max_warm_instances)]
+    max_warm_instances: usize,
     /// Log format on stderr: `text`, or `json` (one object per line, with the request id).
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -171,7 +181,14 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         status_webhook: args.status_webhook,
         ..ServeConfig::default()
     };
-    let runtime = registry_runtime_allowing(&home, &args.allow_remote)?;
+    let runtime = Runtime::with_config(RuntimeConfig {
+        cache_dir: Some(home.cache_dir()),
+        allow_remote: args.allow_remote.clone(),
+        max_instances: args.max_instances.max(1),
+        warm_instances: args.warm_instances,
+        max_warm_instances: args.max_warm_instances,
+        ..RuntimeConfig::default()
+    })?;
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     tokio.block_on(async move {
         let store = Arc::new(FileStore::new(home));

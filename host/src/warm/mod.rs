@@ -20,7 +20,9 @@
 //! tool), work the caller need not wait for. It never wakes up for that alone: waking a
 //! parked thread costs the caller more than the drop (see [`LINGER`]).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+mod budget;
+
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -30,43 +32,76 @@ use crate::instance::Ready;
 use crate::limits::Limits;
 use crate::store::CallState;
 
+pub(crate) use budget::Budget;
+use budget::Demand;
+pub(crate) use budget::Holders;
+
 /// What the background thread refills: a plugin's warm queue and the means to make its
 /// instances. Implemented by the loaded plugin (which sits above this module); the thread
 /// holds it weakly, so a plugin dropped by its users is not kept alive by a pending refill.
 pub(crate) trait Refill: Send + Sync {
-    /// Tops the queue up (see [`WarmQueue::refill`]).
-    fn refill(&self) -> Filled;
+    /// Tops the queue up (see [`WarmQueue::refill`]), taking budget from `holders` if it
+    /// is spent and this queue's demand is worth more.
+    fn refill(&self, holders: &mut Holders) -> Filled;
+    /// The plugin's queue.
+    fn queue(&self) -> &WarmQueue;
 }
 
 /// How long (in 1 ms steps) a refill waits for an idle core before giving up.
 const IDLE_WAIT_STEPS: u32 = 20;
 
+/// What a queue's lock guards: the ready instances, and the demand calls add to as they
+/// take one (one lock per call for both).
+#[derive(Default)]
+struct Slots {
+    ready: Vec<(Store<CallState>, Ready)>,
+    demand: Demand,
+}
+
 /// One plugin's queue.
 pub(crate) struct WarmQueue {
-    slots: Mutex<Vec<(Store<CallState>, Ready)>>,
+    slots: Mutex<Slots>,
     /// How many instances to keep ready; 0 disables pre-warming.
     pub(crate) target: usize,
     /// The limits warm instances are created under (the plugin's load-time limits).
     pub(crate) limits: Limits,
     refill_asked: AtomicBool,
-    /// Warm instances held across the runtime (shared with every queue).
-    total: Arc<AtomicUsize>,
+    /// The runtime-wide budget (shared with every queue).
+    budget: Arc<Budget>,
     /// The plugin this queue belongs to, for the background thread.
     owner: Weak<dyn Refill>,
 }
 
 impl WarmQueue {
-    pub(crate) fn new(target: usize, limits: Limits, total: Arc<AtomicUsize>, owner: Weak<dyn Refill>) -> Self {
-        WarmQueue { slots: Mutex::new(Vec::new()), target, limits, refill_asked: AtomicBool::new(false), total, owner }
+    pub(crate) fn new(target: usize, limits: Limits, budget: Arc<Budget>, owner: Weak<dyn Refill>) -> Self {
+        WarmQueue { slots: Mutex::default(), target, limits, refill_asked: AtomicBool::new(false), budget, owner }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Store<CallState>, Ready)>> {
+    fn lock(&self) -> MutexGuard<'_, Slots> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Instances ready now.
     pub(crate) fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().ready.len()
+    }
+
+    /// Its demand at tick `now`, and how many instances it holds.
+    fn demand(&self, now: u64) -> (f64, usize) {
+        let slots = self.lock();
+        (slots.demand.at(now, &self.budget), slots.ready.len())
+    }
+
+    /// Gives one ready instance back to the budget (dropped here, outside the lock).
+    /// `false` if none was left.
+    fn evict(&self) -> bool {
+        let taken = self.lock().ready.pop();
+        let evicted = taken.is_some();
+        if evicted {
+            self.budget.release(1);
+        }
+        drop(taken);
+        evicted
     }
 
     /// Takes a ready instance, if there is one that suits `limits` (a warm instance was
@@ -76,9 +111,14 @@ impl WarmQueue {
         if self.target == 0 || limits.memory < self.limits.memory {
             return None;
         }
-        let taken = self.lock().pop();
+        let now = self.budget.now();
+        let taken = {
+            let mut slots = self.lock();
+            slots.demand.count(now, &self.budget);
+            slots.ready.pop()
+        };
         if taken.is_some() {
-            self.total.fetch_sub(1, Ordering::Relaxed);
+            self.budget.release(1);
         }
         taken
     }
@@ -92,18 +132,25 @@ impl WarmQueue {
     /// while `idle()` says a core is free: instantiation maps and unmaps pool memory, which
     /// interrupts every core running this process (TLB shootdowns), so refilling next to a
     /// running call would slow that call down. Under sustained load the queue stays empty
-    /// and calls instantiate inline.
+    /// and calls instantiate inline. When the runtime-wide budget is spent, an instance is
+    /// taken from a queue whose demand is worth less (see [`budget`]), or the refill stops.
     ///
     /// Returns [`Filled::Busy`] when it stopped for want of an idle core (the warmer retries
     /// later), else [`Filled::Done`].
     pub(crate) fn refill(
         &self,
-        cap: usize,
+        holders: &mut Holders,
         idle: impl Fn() -> bool,
         mut make: impl FnMut() -> wasmtime::Result<(Store<CallState>, Ready)>,
     ) -> Filled {
         self.refill_asked.store(false, Ordering::Release);
-        while self.len() < self.target {
+        // Each round makes an instance or evicts one for it; bounded so that instances
+        // calls keep taking cannot keep this thread here.
+        for _ in 0..self.target.saturating_mul(4) {
+            let (demand, held) = self.demand(self.budget.now());
+            if held >= self.target {
+                break;
+            }
             // Wait a little for an idle core, then give up for now.
             let mut waited = 0;
             while !idle() {
@@ -113,16 +160,21 @@ impl WarmQueue {
                 std::thread::sleep(std::time::Duration::from_millis(1));
                 waited += 1;
             }
-            // The runtime-wide cap frees up only when a call takes a warm instance, and
-            // that call asks for a refill itself.
-            if self.total.fetch_add(1, Ordering::AcqRel) >= cap {
-                self.total.fetch_sub(1, Ordering::AcqRel);
+            if !self.budget.reserve() {
+                // Spent: the next instance is worth `demand / (held + 1)` to this queue.
+                if holders.evict_for(&self.owner, demand / (held + 1) as f64, &self.budget) {
+                    continue;
+                }
+                // Nothing worth less: this queue asks again on its next call.
                 return Filled::Done;
             }
             match make() {
-                Ok(ready) => self.lock().push(ready),
+                Ok(ready) => {
+                    self.lock().ready.push(ready);
+                    holders.add(&self.owner);
+                }
                 Err(e) => {
-                    self.total.fetch_sub(1, Ordering::AcqRel);
+                    self.budget.release(1);
                     tracing::debug!(error = %e, "pre-warming an instance failed; calls instantiate inline");
                     return Filled::Done;
                 }
@@ -163,8 +215,8 @@ pub(crate) const RETIRE_MAX: usize = 2;
 
 impl Drop for WarmQueue {
     fn drop(&mut self) {
-        let n = self.lock().len();
-        self.total.fetch_sub(n, Ordering::AcqRel);
+        let n = self.lock().ready.len();
+        self.budget.release(n);
     }
 }
 
@@ -268,6 +320,7 @@ fn work(shared: &Shared) {
     let mut last_retry = Instant::now();
     let mut last_work = Instant::now();
     let mut taken = Pending::default();
+    let mut holders = Holders::default();
     while !shared.stop.load(Ordering::SeqCst) {
         std::mem::swap(&mut *shared.lock(), &mut taken);
         let worked = !taken.refills.is_empty() || !taken.retired.is_empty();
@@ -279,7 +332,7 @@ fn work(shared: &Shared) {
         }
         for weak in taken.refills.drain(..) {
             let Some(plugin) = weak.upgrade() else { continue };
-            if plugin.refill() == Filled::Busy && !busy.iter().any(|b| b.ptr_eq(&weak)) {
+            if plugin.refill(&mut holders) == Filled::Busy && !busy.iter().any(|b| b.ptr_eq(&weak)) {
                 busy.push(weak);
             }
         }
