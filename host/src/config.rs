@@ -32,9 +32,9 @@ pub struct RuntimeConfig {
     pub warm_instances: usize,
     /// Cap on pre-warmed instances across all plugins. Each holds a pool slot reserved for
     /// warm instances on top of `max_instances`, and the memory its instantiation touched
-    /// (for a Rust tool about 100 KiB). When the cap is reached, instances move to the
+    /// (30–50 KiB for a small Rust tool). When the cap is reached, instances move to the
     /// plugins that are called most (see `warm::budget`). Default 256: with 1,000 plugins
-    /// under Zipf(1.1) traffic, about 85 % of calls then find a warm instance (bench/REPORT.md).
+    /// under Zipf(1.1) traffic, about 82 % of calls then find a warm instance (bench/REPORT.md).
     pub max_warm_instances: usize,
     /// Cores the runtime may assume it has, for background work: pre-warming and dropping
     /// finished stores happen only while fewer calls run than cores minus one. `None` (the

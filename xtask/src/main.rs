@@ -216,6 +216,8 @@ fn demo() -> anyhow::Result<()> {
 }
 
 fn bench(quick: bool, extism: bool) -> anyhow::Result<()> {
+    // The guest languages table needs the Python and JavaScript toolchains, as the tests do.
+    foreign::setup();
     build_guests(false, extism)?;
     // The peer services of part 3 of the report (FastAPI under uvicorn; Node's http2 needs
     // nothing). Without them the report says why those rows are skipped.

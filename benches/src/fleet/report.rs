@@ -84,8 +84,14 @@ pub fn section(r: &Rows) -> String {
         before = BEFORE,
         best = pct(p.budget_share),
     );
+    md.push_str(WHY);
     md
 }
+
+/// Why a warm call to one plugin of many costs more than to a plugin alone: A/Bs of
+/// 2026-12-02 (a scratch binary, n plugins in one runtime, Zipf(1.1) calls 200 µs apart,
+/// p50 of 3,000 calls, ≥ 99 % of them warm for n ≤ 100).
+const WHY: &str = "\n**Where a fleet's warm call goes** (a dated note: A/Bs of 2026-12-02, not this run; p50 of calls 200 µs apart, nearly all warm). The classifier's warm call took 10.5 µs with 1 plugin, 11.6 µs with 2, 20 µs with 10, 47–52 µs with 100 and 55 µs with 1,000. The guest's size is not what grows: the `echo` guest (a few functions) went from 5.0 µs alone to 35.6 µs among 100. Nor is it mostly compiled code: 100 or 1,000 plugins loaded from the *same* bytes, whose code pages the kernel shares, took 29–30 µs. What is left is most likely the plugin's own state, cold: the warm instance waited for its call while other plugins ran, so its store, instance context, stack and data pages (and the page-table entries that map them) are no longer in any cache, where a single plugin's instance was made a moment before. A check: one plugin alone, its warm queue full, with 64 MiB written between calls (untimed) so that nothing of the last call stays in the caches, took 66 µs for `echo` (10.5 µs without) and 102 µs for the classifier (13.7 µs): a call whose memory is not cached costs that much whoever makes it, and a fleet's traffic leaves each plugin's part of it cold. This machine has no hardware counters to split that between the host's per-plugin structures, the instance and the guest's pages. A plugin's first call or a call past the warm budget also instantiates inline, and the fleet makes that slower too (a pool slot last used by another plugin is remapped).\n";
 
 /// Part 4's targets: (what, measured, met), `None` when not measured.
 pub fn targets(r: &Rows) -> Vec<(String, String, Option<bool>)> {
