@@ -58,6 +58,11 @@ pub fn guest(name: &str) -> PathBuf {
     p
 }
 
+/// The runtime the CLI and `plinth serve` build for a home: the defaults and its code cache.
+pub fn home_runtime(home: &plinth::registry::state::Home) -> Runtime {
+    Runtime::with_config(plinth::RuntimeConfig { cache_dir: Some(home.cache_dir()), ..plinth::RuntimeConfig::default() }).expect("runtime")
+}
+
 /// Loads `name` with `warm` pre-warmed instances.
 pub fn load(runtime: &Runtime, name: &str, warm: usize) -> Plugin {
     runtime.load_file_with(guest(name), &LoadOptions { warm_instances: Some(warm), ..LoadOptions::default() }).expect("load guest")

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use plinth::registry::state::Home;
 use plinth::serve::{Auth, FileStore, ServeConfig, Server};
-use plinth::{Runtime, RuntimeConfig};
 
 /// A running server with the classifier installed.
 pub struct ServeFixture {
@@ -21,8 +20,7 @@ impl ServeFixture {
     pub fn start() -> ServeFixture {
         let home_dir = tempfile::tempdir().expect("tempdir");
         let home = Home::new(home_dir.path());
-        let runtime =
-            Runtime::with_config(RuntimeConfig { cache_dir: Some(home.cache_dir()), ..RuntimeConfig::default() }).expect("runtime");
+        let runtime = crate::home_runtime(&home);
         plinth::registry::install(&runtime, &home, &crate::guest("text_classifier"), None, Default::default()).expect("install");
         let (tx, rx) = std::sync::mpsc::channel();
         let server = std::thread::spawn(move || {

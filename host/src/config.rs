@@ -32,7 +32,7 @@ pub struct RuntimeConfig {
     pub warm_instances: usize,
     /// Cap on pre-warmed instances across all plugins. Each holds a pool slot reserved for
     /// warm instances on top of `max_instances`, and the memory its instantiation touched
-    /// (30–50 KiB for a small Rust tool). When the cap is reached, instances move to the
+    /// (30–53 KiB for the Rust classifier). When the cap is reached, instances move to the
     /// plugins that are called most (see `warm::budget`). Default 256: with 1,000 plugins
     /// under Zipf(1.1) traffic, about 82 % of calls then find a warm instance (bench/REPORT.md).
     pub max_warm_instances: usize,

@@ -47,11 +47,17 @@ struct RuntimeInner {
 /// adapters; a QuickJS component from jco has 3 memories). Pool totals are these times
 /// `max_instances`, so `max_instances` calls can always run at once whatever the plugins
 /// look like. Core instance and table slots are cheap; each memory slot reserves address
-/// space (about 4 GiB of it, not memory): 4 per component × 80 slots is 1.3 TiB of the
-/// 128 TiB a process has.
+/// space (about 4 GiB of it, not memory): 4 per component × the default 322 slots (64
+/// calls, 256 warm, 2 retiring) is 5 TiB of the 128 TiB a process has, which is why
+/// [`MAX_POOL_SLOTS`] bounds them.
 const CORE_INSTANCES_PER_COMPONENT: u32 = 32;
 const MEMORIES_PER_COMPONENT: u32 = 4;
 const TABLES_PER_COMPONENT: u32 = 8;
+
+/// Most pool slots (`max_instances` + `max_warm_instances` + 2) a runtime may ask for: at
+/// about 16 GiB of address space each, 4,096 take half of what a process has, leaving room
+/// for a second runtime and everything else.
+pub const MAX_POOL_SLOTS: u64 = 4096;
 
 impl Runtime {
     /// A runtime with the default configuration and no code cache.
@@ -67,6 +73,16 @@ impl Runtime {
     pub(crate) fn build(config: RuntimeConfig, tuning: EngineTuning) -> Result<Runtime, LoadError> {
         config.default_limits.validate(config.max_memory)?;
         let allow_remote = AllowRemote::parse(&config.allow_remote)?;
+        let slots = u64::from(config.max_instances.max(1)) + config.warm_cap() as u64 + crate::warm::RETIRE_MAX as u64;
+        if slots > MAX_POOL_SLOTS {
+            return Err(LoadError::Runtime {
+                what: format!(
+                    "max_instances ({}) + max_warm_instances ({}) asks for {slots} pool slots, more than the {MAX_POOL_SLOTS} the address space allows: lower one of them",
+                    config.max_instances, config.max_warm_instances
+                ),
+                source: None,
+            });
+        }
         if config.epoch_tick.is_zero() {
             return Err(LoadError::Runtime { what: "epoch_tick must be greater than zero".into(), source: None });
         }

@@ -73,7 +73,7 @@ pub use cache::CacheStatus;
 pub use caps::grants::{
     Asks, Capabilities, CapabilityError, CapabilityReport, EnvGrant, FsAsk, FsGrant, FsMode, Grants, HostPattern, Stdio,
 };
-pub use engine::{LoadOptions, Runtime, RuntimeConfig};
+pub use engine::{LoadOptions, MAX_POOL_SLOTS, Runtime, RuntimeConfig};
 pub use error::{InvokeError, LimitsError, LoadError, PluginError};
 pub use limits::{Limits, parse_size};
 pub use plugin::{ContractMode, Contracts, ContractsSetting, Format, LEGACY_API, Plugin, REMOTE_API};

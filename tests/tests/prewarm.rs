@@ -175,8 +175,18 @@ fn a_plugin_called_more_keeps_its_warm_instances() {
 }
 
 #[test]
+fn a_pool_larger_than_the_address_space_allows_is_refused_with_the_settings_named() {
+    let err = Runtime::with_config(RuntimeConfig { max_warm_instances: 100_000, ..RuntimeConfig::default() }).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("max_warm_instances (100000)") && text.contains("lower one of them"), "{text}");
+    let err = Runtime::with_config(RuntimeConfig { max_instances: 5_000, ..RuntimeConfig::default() }).unwrap_err();
+    assert!(err.to_string().contains("max_instances (5000)"), "{err}");
+}
+
+#[test]
 fn warm_instances_never_take_a_slot_from_a_call() {
-    // 4 call slots, 1 warm instance on top: 4 concurrent calls all get a slot.
+    // 4 call slots, a warm instance in a slot of its own on top: 4 concurrent calls all get
+    // a slot.
     let rt = Runtime::with_config(RuntimeConfig { max_instances: 4, ..RuntimeConfig::default() }).unwrap();
     let p = load(&rt, "hostile", Some(1))
         .with_limits(Limits { fuel: u64::MAX / 2, timeout: Duration::from_millis(300), ..Limits::default() })

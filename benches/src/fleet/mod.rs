@@ -10,8 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::home_runtime;
 use plinth::registry::state::Home;
-use plinth::{Runtime, RuntimeConfig};
 
 mod report;
 mod traffic;
@@ -61,11 +61,6 @@ fn leb128(out: &mut Vec<u8>, mut v: u64) {
         }
         out.push(byte | 0x80);
     }
-}
-
-/// The runtime the CLI and `plinth serve` build for a home: its code cache.
-pub fn home_runtime(home: &Home) -> Runtime {
-    Runtime::with_config(RuntimeConfig { cache_dir: Some(home.cache_dir()), ..RuntimeConfig::default() }).expect("runtime")
 }
 
 /// The fleet of `n` plugins, installed now unless `target/bench-fleet/` holds it for this

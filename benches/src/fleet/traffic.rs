@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use plinth::Runtime;
 use plinth::registry::state::Home;
 
-use super::{Fleet, PLUGIN, Zipf, home_runtime, rss_of};
+use super::{Fleet, PLUGIN, Zipf, rss_of};
+use crate::home_runtime;
 
 /// Calls of one traffic pattern: p50, p99, and the share that took a pre-warmed instance.
 #[derive(Clone, Copy, Debug)]
