@@ -35,6 +35,7 @@ pub struct RuntimeConfig {
     /// (30–53 KiB for the Rust classifier). When the cap is reached, instances move to the
     /// plugins that are called most (see `warm::budget`). Default 256: with 1,000 plugins
     /// under Zipf(1.1) traffic, about 82 % of calls then find a warm instance (bench/REPORT.md).
+    /// `max_instances + max_warm_instances + 2` may not exceed [`crate::MAX_POOL_SLOTS`].
     pub max_warm_instances: usize,
     /// Cores the runtime may assume it has, for background work: pre-warming and dropping
     /// finished stores happen only while fewer calls run than cores minus one. `None` (the

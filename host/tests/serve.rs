@@ -495,4 +495,12 @@ fn the_warm_instance_flags_size_pre_warming() {
     let out = Command::new(env!("CARGO_BIN_EXE_plinth")).args(["serve", "--no-auth", "--max-warm-instances", "many"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--max-warm-instances"), "{}", String::from_utf8_lossy(&out.stderr));
+    // So is a pool the address space cannot hold, naming the settings to lower.
+    let out = Command::new(env!("CARGO_BIN_EXE_plinth"))
+        .args(["serve", "--no-auth", "--listen", "127.0.0.1:0", "--max-warm-instances", "100000", "--home"])
+        .arg(&home)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("max_warm_instances (100000)") && err.contains("lower one of them"), "{err}");
 }
