@@ -95,7 +95,7 @@ pub fn measure(quick: bool, native: &dyn Fn(), warm: &Plugin, cold: &Plugin, reu
             ("cold", Row::new(n, || gap.spend(), || drop(crate::plinth_call(cold, args)))),
             ("reused", Row::new(n, || gap.spend(), || drop(reused.borrow_mut().call_tool("classify", &ctx, args).expect("call")))),
         ];
-        let s = measure_interleaved(&mut rows, 5, || crate::wait_full(warm, 2));
+        let s = measure_interleaved(&mut rows, 30, || crate::wait_full(warm, 2));
         out.push(GapRow { gap, native: s[0], warm: s[1], cold: s[2], reused: s[3] });
     }
     out

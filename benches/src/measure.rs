@@ -38,6 +38,16 @@ impl<'a> Row<'a> {
     pub fn new(n: usize, prepare: impl FnMut() + 'a, call: impl FnMut() + 'a) -> Row<'a> {
         Row { n, prepare: Box::new(prepare), call: Box::new(call) }
     }
+
+    /// Runs the row's untimed preparation once (for a probe that measures its own way).
+    pub fn prepare_once(&mut self) {
+        (self.prepare)()
+    }
+
+    /// Runs the row's call once.
+    pub fn call_once(&mut self) {
+        (self.call)()
+    }
 }
 
 /// Measures every row in `rounds` rounds, each running a block of every row in turn (calls

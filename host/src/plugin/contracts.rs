@@ -131,6 +131,12 @@ impl Checks {
         self.judge(schema, &value, kind, name, "input", self.policy.input)
     }
 
+    /// Whether `kind name`'s output check can only warn (it has a schema, and the policy
+    /// warns): such a check cannot change a call's outcome, so it need not delay it.
+    pub(crate) fn output_only_warns(&self, kind: Kind, name: &str) -> bool {
+        self.policy.output == ContractMode::Warn && self.pair(kind, name).is_some_and(|p| p.output.is_some())
+    }
+
     /// Checks a call's output (JSON text) against `kind name`'s output schema.
     pub(crate) fn output(&self, kind: Kind, name: &str, text: &str) -> Result<(), InvokeError> {
         let Some(schema) = self.pair(kind, name).and_then(|p| p.output.as_ref()) else { return Ok(()) };

@@ -55,7 +55,7 @@ impl Loader<'_> {
             // Bytes are never a remote plugin (`check_header` says component or module).
             Format::Remote => return Err(LoadError::InvalidComponent { reason: "a remote plugin has no wasm bytes".into() }),
         };
-        let checks = Checks::compile(&parts.specs, options.contracts)?;
+        let checks = Arc::new(Checks::compile(&parts.specs, options.contracts)?);
         let target = options.warm_instances.unwrap_or(config.warm_instances);
         let budget = self.runner.budget.clone();
         let inner = Arc::new_cyclic(|me: &std::sync::Weak<Loaded>| {
@@ -196,7 +196,7 @@ pub(crate) fn remote(
             sha256: Sha256::digest(handler.as_bytes()).into(),
             cache: CacheStatus::Hit,
             warm: WarmQueue::new(0, limits, budget, owner),
-            checks: Checks::none(),
+            checks: Arc::new(Checks::none()),
         }
     });
     tracing::info!(plugin = %inner.name, endpoint = %handler, "remote plugin registered");

@@ -19,10 +19,13 @@
 //! ([`Warmer::finish`]): dropping a store resets its pool slot (5–12 µs measured for a Rust
 //! tool), work the caller need not wait for. It never wakes up for that alone: waking a
 //! parked thread costs the caller more than the drop (see [`LINGER`]).
+//!
+//! Likewise it runs [`Job`]s: work a call need not wait for because it cannot change the
+//! call's outcome ([`Warmer::defer`]; a contract check that only warns).
 
 mod budget;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -213,6 +216,17 @@ const POLL: Duration = Duration::from_micros(200);
 /// the warm cap (a call never finds the pool full because of them).
 pub(crate) const RETIRE_MAX: usize = 2;
 
+/// Work a call hands to the background thread (see [`Warmer::defer`]).
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
+
+/// Jobs that may wait for the background thread; past this, calls run theirs inline, so a
+/// flood of calls cannot pile up work (and the outputs a job holds) faster than it is done.
+pub(crate) const JOBS_MAX: usize = 64;
+
+/// How long dropping the runtime waits for jobs the background thread is running, so
+/// that a short-lived process (`plinth invoke`) still prints what they log.
+const JOBS_DRAIN: Duration = Duration::from_secs(2);
+
 impl Drop for WarmQueue {
     fn drop(&mut self) {
         let n = self.lock().ready.len();
@@ -227,6 +241,8 @@ struct Pending {
     refills: Vec<Weak<dyn Refill>>,
     /// Finished calls' stores, to drop.
     retired: Vec<Store<CallState>>,
+    /// Deferred work, run in order.
+    jobs: Vec<Job>,
 }
 
 struct Shared {
@@ -234,6 +250,8 @@ struct Shared {
     /// The thread is parked (not polling): handing it work needs an `unpark`.
     parked: AtomicBool,
     stop: AtomicBool,
+    /// Jobs the thread has taken and not finished (set under the `pending` lock).
+    running_jobs: AtomicUsize,
 }
 
 impl Shared {
@@ -251,7 +269,12 @@ pub(crate) struct Warmer {
 
 impl Warmer {
     pub(crate) fn spawn() -> std::io::Result<Warmer> {
-        let shared = Arc::new(Shared { pending: Mutex::default(), parked: AtomicBool::new(false), stop: AtomicBool::new(false) });
+        let shared = Arc::new(Shared {
+            pending: Mutex::default(),
+            parked: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            running_jobs: AtomicUsize::new(0),
+        });
         let worker = shared.clone();
         let handle = std::thread::Builder::new().name("plinth-warm".into()).spawn(move || work(&worker))?;
         Ok(Warmer { shared, thread: handle.thread().clone() })
@@ -294,6 +317,24 @@ impl Warmer {
         drop(inline);
     }
 
+    /// Hands `job` to the background thread when a core is idle (`idle`), the thread is
+    /// awake or being woken anyway (a refill is pending), and fewer than [`JOBS_MAX`] wait;
+    /// else gives it back, for the caller to run. Never wakes the thread for a job alone:
+    /// that costs the caller more than the jobs this is for (see [`LINGER`]).
+    pub(crate) fn defer(&self, job: Job, idle: bool) -> Result<(), Job> {
+        if !idle {
+            return Err(job);
+        }
+        let mut pending = self.shared.lock();
+        // Read under the lock: see `wake` for why a job pushed here is always seen.
+        let awake = !self.shared.parked.load(Ordering::SeqCst) || !pending.refills.is_empty();
+        if !awake || pending.jobs.len() >= JOBS_MAX || self.shared.stop.load(Ordering::SeqCst) {
+            return Err(job);
+        }
+        pending.jobs.push(job);
+        Ok(())
+    }
+
     /// Unparks the thread if it is parked. Pairs with the check in [`work`]: the thread
     /// sets `parked` before its last look at the pending work, a caller pushes work before
     /// reading `parked`, so one of the two always sees the other.
@@ -305,10 +346,26 @@ impl Warmer {
 }
 
 impl Drop for Warmer {
+    /// Stops the thread, and sees the jobs handed to it done: those it has not taken run
+    /// here, those it is running are waited for (up to [`JOBS_DRAIN`]; not when this drop
+    /// runs on that thread itself, as when its refill held a plugin's last handle).
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         self.thread.unpark();
+        let jobs = std::mem::take(&mut self.shared.lock().jobs);
+        jobs.into_iter().for_each(run_job);
+        if std::thread::current().id() != self.thread.id() {
+            let until = Instant::now() + JOBS_DRAIN;
+            while self.shared.running_jobs.load(Ordering::SeqCst) > 0 && Instant::now() < until {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
     }
+}
+
+/// Runs a job; one that panics is contained, so the thread goes on refilling.
+fn run_job(job: Job) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
 }
 
 /// The background thread's loop.
@@ -322,10 +379,17 @@ fn work(shared: &Shared) {
     let mut taken = Pending::default();
     let mut holders = Holders::default();
     while !shared.stop.load(Ordering::SeqCst) {
-        std::mem::swap(&mut *shared.lock(), &mut taken);
-        let worked = !taken.refills.is_empty() || !taken.retired.is_empty();
+        {
+            let mut pending = shared.lock();
+            std::mem::swap(&mut *pending, &mut taken);
+            shared.running_jobs.store(taken.jobs.len(), Ordering::SeqCst);
+        }
+        let worked = !taken.refills.is_empty() || !taken.retired.is_empty() || !taken.jobs.is_empty();
         // Drops first: that frees pool slots for the refills.
         taken.retired.clear();
+        // Then jobs (a deferred check's warning should not wait behind refills).
+        taken.jobs.drain(..).for_each(run_job);
+        shared.running_jobs.store(0, Ordering::SeqCst);
         if !busy.is_empty() && last_retry.elapsed() >= RETRY_BUSY {
             taken.refills.append(&mut busy);
             last_retry = Instant::now();
@@ -347,12 +411,104 @@ fn work(shared: &Shared) {
             shared.parked.store(true, Ordering::SeqCst);
             let empty = {
                 let p = shared.lock();
-                p.refills.is_empty() && p.retired.is_empty()
+                p.refills.is_empty() && p.retired.is_empty() && p.jobs.is_empty()
             };
             if empty && !shared.stop.load(Ordering::SeqCst) {
                 std::thread::park();
             }
             shared.parked.store(false, Ordering::SeqCst);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+
+    /// Waits (up to 5 s) for `cond`.
+    fn wait_for(what: &str, cond: impl Fn() -> bool) {
+        let until = Instant::now() + Duration::from_secs(5);
+        while !cond() {
+            assert!(Instant::now() < until, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn counting(n: &Arc<AtomicU32>) -> Job {
+        let n = n.clone();
+        Box::new(move || {
+            n.fetch_add(1, Ordering::SeqCst);
+        })
+    }
+
+    /// Makes the thread "being woken": a refill (of a plugin already gone) is pending.
+    fn pending_refill(warmer: &Warmer) {
+        warmer.shared.lock().refills.push(Weak::<Dummy>::new());
+    }
+
+    #[test]
+    fn jobs_ride_along_with_a_wake_up_and_come_back_otherwise() {
+        let warmer = Warmer::spawn().unwrap();
+        let ran = Arc::new(AtomicU32::new(0));
+        assert!(warmer.defer(counting(&ran), false).is_err(), "no idle core: the caller runs it");
+        wait_for("the thread to park", || warmer.shared.parked.load(Ordering::SeqCst));
+        assert!(warmer.defer(counting(&ran), true).is_err(), "a parked thread is not woken for a job alone");
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "a job given back is not run by the thread");
+        // A refill is pending: the job goes with it. A hostile job's panic is contained.
+        pending_refill(&warmer);
+        assert!(warmer.defer(Box::new(|| panic!("a hostile job")), true).is_ok());
+        assert!(warmer.defer(counting(&ran), true).is_ok());
+        warmer.wake();
+        wait_for("the job after the panicking one", || ran.load(Ordering::SeqCst) == 1);
+        // And the thread still serves later work.
+        wait_for("the thread to park again", || warmer.shared.parked.load(Ordering::SeqCst));
+        pending_refill(&warmer);
+        assert!(warmer.defer(counting(&ran), true).is_ok());
+        warmer.wake();
+        wait_for("a later job", || ran.load(Ordering::SeqCst) == 2);
+    }
+
+    #[test]
+    fn at_most_jobs_max_wait() {
+        let warmer = Warmer::spawn().unwrap();
+        let ran = Arc::new(AtomicU32::new(0));
+        wait_for("the thread to park", || warmer.shared.parked.load(Ordering::SeqCst));
+        pending_refill(&warmer);
+        let taken = (0..JOBS_MAX + 5).filter(|_| warmer.defer(counting(&ran), true).is_ok()).count();
+        assert_eq!(taken, JOBS_MAX);
+        warmer.wake();
+        wait_for("the jobs taken to run", || ran.load(Ordering::SeqCst) == JOBS_MAX as u32);
+    }
+
+    #[test]
+    fn dropping_the_warmer_sees_its_jobs_done() {
+        let warmer = Warmer::spawn().unwrap();
+        let ran = Arc::new(AtomicU32::new(0));
+        let slow = {
+            let ran = ran.clone();
+            Box::new(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                ran.fetch_add(1, Ordering::SeqCst);
+            })
+        };
+        pending_refill(&warmer);
+        assert!(warmer.defer(slow, true).is_ok());
+        for _ in 0..3 {
+            let _ = warmer.defer(counting(&ran), true).map_err(|job| job());
+        }
+        drop(warmer);
+        assert_eq!(ran.load(Ordering::SeqCst), 4, "every job ran before the drop returned");
+    }
+
+    /// A refill target that is never alive (what a dropped plugin leaves behind).
+    struct Dummy(WarmQueue);
+    impl Refill for Dummy {
+        fn refill(&self, _: &mut Holders) -> Filled {
+            Filled::Done
+        }
+        fn queue(&self) -> &WarmQueue {
+            &self.0
         }
     }
 }
