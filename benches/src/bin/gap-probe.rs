@@ -4,7 +4,9 @@
 //! Rows, measured interleaved, each after the same sleep: `reused` (one instance for all
 //! calls), `first` (the first call on a fresh instance made on this thread before the gap),
 //! `xfirst` (made on another thread, as the warmer does), `warm` and `cold` (the public call
-//! path). The gap between `first`/`xfirst` and `warm` is what the call path adds around a
+//! path), `warm-nc` and `warm-in` (warm with contract checks off, and with the input check
+//! only), `parse-val` and `in-check` (parsing the input into a `Value`, and the input
+//! check, alone). The gap between `first`/`xfirst` and `warm` is what the call path adds around a
 //! fresh instance; between `reused` and `first`, what a fresh instance costs after a gap.
 //! A second pass counts minor page faults of the calling thread per call.
 
@@ -21,6 +23,18 @@ fn minflt() -> u64 {
     // Fields after the command name, which is in parentheses and may hold spaces.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     rest.split_whitespace().nth(7).and_then(|f| f.parse().ok()).unwrap_or(0)
+}
+
+/// A warm row: a full queue, the gap, then a call through the public path.
+fn warm_row<'a>(n: usize, plugin: &'a plinth::Plugin, sleep: &'a dyn Fn(), args: &'a str) -> Row<'a> {
+    Row::new(
+        n,
+        move || {
+            wait_full(plugin, 2);
+            sleep()
+        },
+        move || drop(plinth_call(plugin, args)),
+    )
 }
 
 fn main() {
@@ -90,39 +104,9 @@ fn main() {
                 call_fresh,
             ),
         ),
-        (
-            "warm",
-            Row::new(
-                n,
-                || {
-                    wait_full(&warm, 2);
-                    sleep()
-                },
-                || drop(plinth_call(&warm, &args)),
-            ),
-        ),
-        (
-            "warm-nc",
-            Row::new(
-                n,
-                || {
-                    wait_full(&unchecked, 2);
-                    sleep()
-                },
-                || drop(plinth_call(&unchecked, &args)),
-            ),
-        ),
-        (
-            "warm-in",
-            Row::new(
-                n,
-                || {
-                    wait_full(&in_only, 2);
-                    sleep()
-                },
-                || drop(plinth_call(&in_only, &args)),
-            ),
-        ),
+        ("warm", warm_row(n, &warm, &sleep, &args)),
+        ("warm-nc", warm_row(n, &unchecked, &sleep, &args)),
+        ("warm-in", warm_row(n, &in_only, &sleep, &args)),
         ("cold", Row::new(n, sleep, || drop(plinth_call(&cold, &args)))),
         ("parse-val", Row::new(n, sleep, || drop(std::hint::black_box(serde_json::from_str::<serde_json::Value>(&args).expect("json"))))),
         ("in-check", Row::new(n, sleep, || warm.bench_input_check(plinth::Kind::Tool, "classify", &args).expect("valid"))),
